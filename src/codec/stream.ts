@@ -1,0 +1,206 @@
+/**
+ * Streaming decoder: chunks of any size in, whole packets out.
+ *
+ * A packet that lies inside one chunk is decoded in place (its payload is a view of the chunk). A packet split
+ * across chunks is assembled in a buffer of its own that grows with the bytes actually received (never with the
+ * length the peer claims), so the cost is linear in bytes whatever the chunking and a hostile length cannot make
+ * the decoder allocate. Memory handed out in a packet is never written again by the decoder.
+ */
+import { MqttProtocolError } from './errors.js';
+import { checkFirstByte, decodeBody } from './decode.js';
+import type { Packet } from './types.js';
+import { readVarint, varint } from './varint.js';
+
+/** Default `maxPacketSize`: 1 MiB. The transport sets its own from `maxPayloadBytes`. */
+export const DEFAULT_MAX_PACKET_SIZE = 1024 * 1024;
+
+export interface PacketDecoderOptions {
+  /**
+   * Largest whole packet (fixed header included) accepted, checked from the fixed header before any of the body is
+   * buffered. A larger one throws {@link MqttProtocolError} with code `EMSGSIZE` and rule `maxPacketSize`.
+   * Default {@link DEFAULT_MAX_PACKET_SIZE}.
+   */
+  maxPacketSize?: number;
+}
+
+const EMPTY = new Uint8Array(0);
+const MIN_GROW = 4096;
+
+export class PacketDecoder {
+  readonly maxPacketSize: number;
+
+  // Fixed header of a packet split before its body started (at most 5 bytes).
+  #head = new Uint8Array(5);
+  #headLen = 0;
+  // Body of a packet split inside its body.
+  #first = 0;
+  #body: Uint8Array = EMPTY;
+  #bodyLen = 0; // bytes of the body the packet has (from Remaining Length)
+  #filled = 0; // bytes of the body received so far
+  #inBody = false;
+  // Bytes of a chunk left unprocessed because onPacket threw.
+  #backlog: Uint8Array | null = null;
+  #failed: MqttProtocolError | null = null;
+
+  constructor(options: PacketDecoderOptions = {}) {
+    const max = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
+    if (!Number.isInteger(max) || max < 2) throw new RangeError('maxPacketSize must be an integer >= 2');
+    this.maxPacketSize = max;
+  }
+
+  /** Bytes held for a packet not complete yet. */
+  get buffered(): number {
+    return this.#inBody ? 1 + this.#headLen + this.#filled : this.#headLen;
+  }
+
+  /** Forget any partial packet and any earlier error (use for a new connection). */
+  reset(): void {
+    this.#headLen = 0;
+    this.#inBody = false;
+    this.#body = EMPTY;
+    this.#filled = 0;
+    this.#backlog = null;
+    this.#failed = null;
+  }
+
+  /**
+   * Feed `chunk`; `onPacket` is called for each whole packet, in order. Returns the number of packets decoded.
+   *
+   * On a protocol error the packets before it have been delivered, the error is thrown, and every later call throws
+   * it again until {@link reset} (MQTT-4.8.0-1: the connection must be closed). If `onPacket` throws, the exception
+   * propagates; the rest of the chunk is kept and decoded on the next call.
+   */
+  push(chunk: Uint8Array, onPacket: (packet: Packet) => void): number {
+    if (this.#failed !== null) throw this.#failed;
+    try {
+      let count = 0;
+      if (this.#backlog !== null) {
+        const b = this.#backlog;
+        this.#backlog = null;
+        count = this.#push(b, onPacket);
+      }
+      return count + this.#push(chunk, onPacket);
+    } catch (err) {
+      if (err instanceof MqttProtocolError) this.#failed = err;
+      throw err;
+    }
+  }
+
+  /** Feed `chunk` and return the packets it completed. */
+  decodeAll(chunk: Uint8Array): Packet[] {
+    const out: Packet[] = [];
+    this.push(chunk, (p) => out.push(p));
+    return out;
+  }
+
+  #push(chunk: Uint8Array, onPacket: (packet: Packet) => void): number {
+    const n = chunk.length;
+    let pos = 0;
+    let count = 0;
+
+    // 1. Complete a packet split by an earlier chunk.
+    if (this.#headLen > 0 && !this.#inBody) {
+      pos = this.#continueHeader(chunk);
+      if (!this.#inBody) return 0; // header still incomplete: chunk consumed
+    }
+    if (this.#inBody) {
+      const take = Math.min(n - pos, this.#bodyLen - this.#filled);
+      this.#ensureCapacity(this.#filled + take);
+      this.#body.set(pos === 0 && take === n ? chunk : chunk.subarray(pos, pos + take), this.#filled);
+      this.#filled += take;
+      pos += take;
+      if (this.#filled < this.#bodyLen) return 0;
+      const body = this.#body;
+      const first = this.#first;
+      const len = this.#bodyLen;
+      this.#inBody = false;
+      this.#headLen = 0;
+      this.#body = EMPTY;
+      this.#filled = 0;
+      count++;
+      this.#deliver(decodeBody(first, body, 0, len, -1 - varintLength(len)), chunk, pos, onPacket);
+    }
+
+    // 2. Packets that lie whole in this chunk, decoded in place.
+    const max = this.maxPacketSize;
+    while (pos < n) {
+      const first = chunk[pos]!;
+      checkFirstByte(first, 0);
+      if (!readVarint(chunk, pos + 1, n, pos)) {
+        this.#head.set(chunk.subarray(pos, n));
+        this.#headLen = n - pos;
+        return count;
+      }
+      const start = varint.next;
+      const rem = varint.value;
+      if (start - pos + rem > max) tooLarge(start - pos + rem, max);
+      const end = start + rem;
+      if (end > n) {
+        this.#startBody(first, start - pos - 1, rem);
+        const got = n - start;
+        this.#ensureCapacity(got);
+        this.#body.set(chunk.subarray(start, n));
+        this.#filled = got;
+        return count;
+      }
+      const packet = decodeBody(first, chunk, start, end, pos);
+      pos = end;
+      count++;
+      this.#deliver(packet, chunk, pos, onPacket);
+    }
+    return count;
+  }
+
+  #deliver(packet: Packet, chunk: Uint8Array, pos: number, onPacket: (packet: Packet) => void): void {
+    try {
+      onPacket(packet);
+    } catch (err) {
+      if (pos < chunk.length) this.#backlog = chunk.subarray(pos);
+      throw err;
+    }
+  }
+
+  /** Add bytes of `chunk` to a partial fixed header; returns how many bytes of `chunk` were used. */
+  #continueHeader(chunk: Uint8Array): number {
+    const head = this.#head;
+    let pos = 0;
+    while (pos < chunk.length) {
+      head[this.#headLen++] = chunk[pos++]!;
+      if (this.#headLen < 2) continue;
+      if (!readVarint(head, 1, this.#headLen, 0)) continue;
+      const rem = varint.value;
+      const total = this.#headLen + rem;
+      if (total > this.maxPacketSize) tooLarge(total, this.maxPacketSize);
+      this.#startBody(head[0]!, this.#headLen - 1, rem);
+      break;
+    }
+    return pos;
+  }
+
+  #startBody(first: number, varintBytes: number, rem: number): void {
+    this.#first = first;
+    this.#headLen = varintBytes;
+    this.#bodyLen = rem;
+    this.#filled = 0;
+    this.#inBody = true;
+    this.#body = EMPTY;
+  }
+
+  // Grow the assembly buffer geometrically, bounded by the packet's size, so that it tracks the bytes received.
+  #ensureCapacity(need: number): void {
+    if (need <= this.#body.length) return;
+    const size = Math.min(this.#bodyLen, Math.max(need, this.#body.length * 2, MIN_GROW));
+    const grown = new Uint8Array(size);
+    if (this.#filled > 0) grown.set(this.#body.subarray(0, this.#filled));
+    this.#body = grown;
+  }
+}
+
+function varintLength(n: number): number {
+  return n < 128 ? 1 : n < 16_384 ? 2 : n < 2_097_152 ? 3 : 4;
+}
+
+function tooLarge(size: number, max: number): never {
+  throw new MqttProtocolError('maxPacketSize', `packet of ${size} bytes exceeds maxPacketSize ${max}`, 1, 'EMSGSIZE');
+}
+
