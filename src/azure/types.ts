@@ -188,8 +188,17 @@ export interface AzureIotHubDpsConfig {
  * Firmware slot: where FOTA writes the image. The default implementation writes a file.
  */
 export interface FirmwareSlot {
-  /** Erase the slot before a new image (emits FOTA_ERASE_PENDING / FOTA_ERASE_DONE). */
-  erase(): Promise<void>;
+  /**
+   * Erase the slot before a new image (emits FOTA_ERASE_PENDING / FOTA_ERASE_DONE). `imageId` names the image about
+   * to be written; a slot that implements {@link FirmwareSlot.imageId} keeps it with the partial image.
+   */
+  erase(imageId?: string): Promise<void>;
+  /**
+   * Optional: the `imageId` given to the last `erase`, kept with the partial image (the file slot stores it in a
+   * sidecar), so a download interrupted by a restart resumes only into the same image. Without it, a resumed
+   * download trusts the caller.
+   */
+  imageId?(): Promise<string | undefined>;
   /** Write `data` at byte `offset` of the image. */
   write(offset: number, data: Uint8Array): Promise<void>;
   /** Bytes written so far that are contiguous from 0 (used to resume). */

@@ -1,0 +1,279 @@
+/**
+ * Configuration validation: `AzureIotHubConfig` (the C library's Kconfig options as fields) in, a complete
+ * `ResolvedConfig` with every default applied out. A bad field throws `AzureIotHubError` `EINVAL` naming it.
+ */
+import { AzureIotHubError } from '../errors.js';
+import { validateSymmetricKey } from './sas.js';
+import {
+  validateDeviceId,
+  validateHostname,
+  validateIdScope,
+  validateModelId,
+  validateModuleId,
+  validateRegistrationId,
+} from './validate.js';
+import type { AzureIotHubConfig, AzureIotHubCredentials, AzureIotHubDpsConfig, ReconnectPolicy } from './types.js';
+
+/** Azure's largest client keepalive: the hub closes idle links after 1.5 x keepalive, capped at 1767 s. */
+export const MAX_KEEPALIVE_SECONDS = 1177;
+/** Azure's largest message (256 KB). */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
+export const DEFAULT_PORT = 8883;
+export const DEFAULT_KEEPALIVE_SECONDS = 60;
+export const DEFAULT_SAS_TTL_SECONDS = 3600;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+export const DEFAULT_DPS_HOSTNAME = 'global.azure-devices-provisioning.net';
+export const DEFAULT_DPS_TIMEOUT_MS = 90_000;
+
+/** The default reconnect policy: 1 s doubling to 60 s, full jitter, forever; no blind retry on auth failure. */
+export const DEFAULT_RECONNECT: Required<Omit<ReconnectPolicy, 'maxAttempts'>> & { maxAttempts: number } = {
+  initialDelayMs: 1000,
+  maxDelayMs: 60_000,
+  factor: 2,
+  maxAttempts: Infinity,
+  retryOnAuthFailure: false,
+};
+
+export interface ResolvedDpsConfig extends AzureIotHubDpsConfig {
+  hostname: string;
+  port: number;
+  registrationId: string;
+  timeoutMs: number;
+}
+
+export interface ResolvedConfig extends AzureIotHubConfig {
+  port: number;
+  keepaliveSeconds: number;
+  cleanSession: boolean;
+  autoInput: boolean;
+  autoTwinRequest: boolean;
+  maxPayloadBytes: number;
+  reconnect: (Required<Omit<ReconnectPolicy, 'maxAttempts'>> & { maxAttempts: number }) | false;
+  sasTokenTtlSeconds: number;
+  requestTimeoutMs: number;
+  dps?: ResolvedDpsConfig;
+}
+
+function invalid(field: string, why: string): never {
+  throw new AzureIotHubError('EINVAL', `config.${field} ${why}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function optString(obj: Record<string, unknown>, key: string, field: string): string | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length === 0) invalid(field, 'must be a non-empty string');
+  return v;
+}
+
+function optInt(obj: Record<string, unknown>, key: string, field: string, min: number, max: number): number | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    invalid(field, `must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+function optBool(obj: Record<string, unknown>, key: string, field: string): boolean | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') invalid(field, 'must be true or false');
+  return v;
+}
+
+/** An IPv4 or IPv6 literal, or a host name, for `address`. */
+const ADDRESS_RE = /^[A-Za-z0-9.:\-[\]%]{1,253}$/;
+
+function hostField(obj: Record<string, unknown>, key: string, field: string): string | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  validateHostname(v, `config.${field}`);
+  return v;
+}
+
+function keyField(obj: Record<string, unknown>, key: string, field: string): string | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  validateSymmetricKey(v, `config.${field}`);
+  return v;
+}
+
+function checkPem(v: unknown, field: string, marker: string): void {
+  const list = Array.isArray(v) ? v : [v];
+  if (list.length === 0) invalid(field, 'must not be empty');
+  for (const item of list) {
+    if (typeof item !== 'string' || !item.includes(`-----BEGIN ${marker}`)) {
+      invalid(field, `must be a PEM string containing "-----BEGIN ${marker}"`);
+    }
+  }
+}
+
+function checkCredentials(v: unknown): AzureIotHubCredentials | undefined {
+  if (v === undefined) return undefined;
+  if (!isObject(v)) invalid('credentials', 'must be an object { ca?, cert?, key?, passphrase? }');
+  if (v['ca'] !== undefined) checkPem(v['ca'], 'credentials.ca', 'CERTIFICATE');
+  if (v['cert'] !== undefined) checkPem(v['cert'], 'credentials.cert', 'CERTIFICATE');
+  if (v['key'] !== undefined) {
+    if (typeof v['key'] !== 'string' || !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(v['key'])) {
+      invalid('credentials.key', 'must be a PEM private key');
+    }
+  }
+  if ((v['cert'] === undefined) !== (v['key'] === undefined)) {
+    invalid('credentials', 'needs both cert and key for X.509 authentication, or neither');
+  }
+  if (v['passphrase'] !== undefined && typeof v['passphrase'] !== 'string') {
+    invalid('credentials.passphrase', 'must be a string');
+  }
+  return v as AzureIotHubCredentials;
+}
+
+function checkReconnect(v: unknown): ResolvedConfig['reconnect'] {
+  if (v === false) return false;
+  if (v === undefined) return { ...DEFAULT_RECONNECT };
+  if (!isObject(v)) invalid('reconnect', 'must be a policy object or false');
+  const initialDelayMs = optInt(v, 'initialDelayMs', 'reconnect.initialDelayMs', 0, 86_400_000);
+  const maxDelayMs = optInt(v, 'maxDelayMs', 'reconnect.maxDelayMs', 0, 86_400_000);
+  const factor = v['factor'];
+  if (factor !== undefined && (typeof factor !== 'number' || !(factor >= 1) || !Number.isFinite(factor))) {
+    invalid('reconnect.factor', 'must be a number >= 1');
+  }
+  const maxAttempts = v['maxAttempts'];
+  if (
+    maxAttempts !== undefined &&
+    maxAttempts !== Infinity &&
+    (typeof maxAttempts !== 'number' || !Number.isInteger(maxAttempts) || maxAttempts < 0)
+  ) {
+    invalid('reconnect.maxAttempts', 'must be a non-negative integer or Infinity');
+  }
+  const policy = {
+    initialDelayMs: initialDelayMs ?? DEFAULT_RECONNECT.initialDelayMs,
+    maxDelayMs: maxDelayMs ?? DEFAULT_RECONNECT.maxDelayMs,
+    factor: (factor as number | undefined) ?? DEFAULT_RECONNECT.factor,
+    maxAttempts: (maxAttempts as number | undefined) ?? DEFAULT_RECONNECT.maxAttempts,
+    retryOnAuthFailure: optBool(v, 'retryOnAuthFailure', 'reconnect.retryOnAuthFailure') ?? false,
+  };
+  if (policy.maxDelayMs < policy.initialDelayMs) invalid('reconnect.maxDelayMs', 'must be >= initialDelayMs');
+  return policy;
+}
+
+function checkDps(v: unknown, deviceId: string, port: number): ResolvedDpsConfig | undefined {
+  if (v === undefined) return undefined;
+  if (!isObject(v)) invalid('dps', 'must be an object { idScope, ... }');
+  const idScope = v['idScope'];
+  if (idScope === undefined) invalid('dps.idScope', 'is required');
+  validateIdScope(idScope, 'config.dps.idScope');
+  const hostname = hostField(v, 'hostname', 'dps.hostname') ?? DEFAULT_DPS_HOSTNAME;
+  const address = optString(v, 'address', 'dps.address');
+  if (address !== undefined && !ADDRESS_RE.test(address)) invalid('dps.address', 'is not an IP address or host name');
+  const registrationId = v['registrationId'] ?? deviceId;
+  validateRegistrationId(registrationId, 'config.dps.registrationId');
+  const symmetricKey = keyField(v, 'symmetricKey', 'dps.symmetricKey');
+  const groupKey = optBool(v, 'groupKey', 'dps.groupKey');
+  if (groupKey && symmetricKey === undefined) invalid('dps.groupKey', 'needs dps.symmetricKey');
+  const store = v['store'];
+  if (
+    store !== undefined &&
+    (!isObject(store) ||
+      typeof store['load'] !== 'function' ||
+      typeof store['save'] !== 'function' ||
+      typeof store['clear'] !== 'function')
+  ) {
+    invalid('dps.store', 'must implement load(), save() and clear()');
+  }
+  if (v['payload'] !== undefined) {
+    try {
+      JSON.stringify(v['payload']);
+    } catch {
+      invalid('dps.payload', 'must be JSON-serialisable');
+    }
+  }
+  return {
+    ...(v as unknown as AzureIotHubDpsConfig),
+    idScope,
+    hostname,
+    port: optInt(v, 'port', 'dps.port', 1, 65535) ?? port,
+    registrationId,
+    timeoutMs: optInt(v, 'timeoutMs', 'dps.timeoutMs', 1, 86_400_000) ?? DEFAULT_DPS_TIMEOUT_MS,
+  };
+}
+
+/**
+ * Validate `config` and apply the defaults.
+ * @throws AzureIotHubError `EINVAL` naming the first bad field.
+ */
+export function resolveConfig(config: unknown): ResolvedConfig {
+  if (!isObject(config)) invalid('', 'must be an object');
+  const deviceId = config['deviceId'];
+  if (deviceId === undefined) invalid('deviceId', 'is required');
+  validateDeviceId(deviceId, 'config.deviceId');
+  if (config['moduleId'] !== undefined) validateModuleId(config['moduleId'], 'config.moduleId');
+  const hostname = hostField(config, 'hostname', 'hostname');
+  const port = optInt(config, 'port', 'port', 1, 65535) ?? DEFAULT_PORT;
+  const address = optString(config, 'address', 'address');
+  if (address !== undefined && !ADDRESS_RE.test(address)) invalid('address', 'is not an IP address or host name');
+  const credentials = checkCredentials(config['credentials']);
+  const sasKey = keyField(config, 'sasKey', 'sasKey');
+  const dps = checkDps(config['dps'], deviceId, port);
+  if (hostname === undefined && dps === undefined) invalid('hostname', 'is required when dps is not configured');
+  const x509 = credentials?.cert !== undefined;
+  if (sasKey !== undefined && x509) {
+    invalid('sasKey', 'and credentials.cert are both set: choose SAS or X.509 authentication');
+  }
+  const socket = config['socket'];
+  if (socket !== undefined) {
+    if (!isObject(socket) || typeof socket['write'] !== 'function' || typeof socket['on'] !== 'function') {
+      invalid('socket', 'must be a connected Duplex stream');
+    }
+    if (dps !== undefined) invalid('socket', 'cannot be combined with dps (DPS needs its own connection)');
+  }
+  if (sasKey === undefined && !x509 && socket === undefined && dps?.symmetricKey === undefined) {
+    invalid('credentials', 'need cert and key (X.509) or sasKey (symmetric key) to authenticate');
+  }
+  const keepaliveSeconds = config['keepaliveSeconds'];
+  if (
+    keepaliveSeconds !== undefined &&
+    (typeof keepaliveSeconds !== 'number' ||
+      !Number.isInteger(keepaliveSeconds) ||
+      keepaliveSeconds < 0 ||
+      keepaliveSeconds > MAX_KEEPALIVE_SECONDS)
+  ) {
+    invalid(
+      'keepaliveSeconds',
+      `must be an integer from 0 to ${MAX_KEEPALIVE_SECONDS} (Azure closes idle links after 1.5 x keepalive, at most 1767 s)`,
+    );
+  }
+  if (config['modelId'] !== undefined) validateModelId(config['modelId'], 'config.modelId');
+  const fota = config['fota'];
+  if (fota !== undefined) {
+    if (!isObject(fota)) invalid('fota', 'must be an object { currentVersion, storage, ca?, allowHttp? }');
+    if (typeof fota['currentVersion'] !== 'string' || fota['currentVersion'].length === 0) {
+      invalid('fota.currentVersion', 'must be a non-empty string');
+    }
+    const st = fota['storage'];
+    if (!isObject(st) || !['erase', 'write', 'size', 'read', 'finalize'].every((m) => typeof st[m] === 'function')) {
+      invalid('fota.storage', 'must implement erase(), write(), size(), read() and finalize()');
+    }
+    if (fota['ca'] !== undefined) checkPem(fota['ca'], 'fota.ca', 'CERTIFICATE');
+    optBool(fota, 'allowHttp', 'fota.allowHttp');
+  }
+  const { dps: _rawDps, ...rest } = config as unknown as AzureIotHubConfig;
+  const resolved: ResolvedConfig = {
+    ...rest,
+    deviceId,
+    port,
+    keepaliveSeconds: (keepaliveSeconds as number | undefined) ?? DEFAULT_KEEPALIVE_SECONDS,
+    cleanSession: optBool(config, 'cleanSession', 'cleanSession') ?? false,
+    autoInput: optBool(config, 'autoInput', 'autoInput') ?? true,
+    autoTwinRequest: optBool(config, 'autoTwinRequest', 'autoTwinRequest') ?? true,
+    maxPayloadBytes: optInt(config, 'maxPayloadBytes', 'maxPayloadBytes', 1, 268_435_455) ?? DEFAULT_MAX_PAYLOAD_BYTES,
+    reconnect: checkReconnect(config['reconnect']),
+    sasTokenTtlSeconds: optInt(config, 'sasTokenTtlSeconds', 'sasTokenTtlSeconds', 60, 365 * 86_400) ?? DEFAULT_SAS_TTL_SECONDS,
+    requestTimeoutMs: optInt(config, 'requestTimeoutMs', 'requestTimeoutMs', 1, 86_400_000) ?? DEFAULT_REQUEST_TIMEOUT_MS,
+  };
+  if (dps !== undefined) resolved.dps = dps;
+  return resolved;
+}

@@ -1,0 +1,7 @@
+/**
+ * `azure-iot-hub`: an Azure IoT Hub device library for Node (>= 20). Public entry: the client, its events and
+ * types, the errors, and the codec's types.
+ */
+export * from './azure/types.js';
+export { AzureIotHubError, MqttProtocolError, type AzureIotHubErrorCode, type AzureIotHubErrorDetails } from './errors.js';
+export type { Packet, PublishPacket, QoS } from './codec/index.js';
