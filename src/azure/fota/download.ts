@@ -32,7 +32,8 @@ import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { AzureIotHubError, toAzureIotHubError } from '../../errors.js';
-import type { FirmwareSlot } from '../types.js';
+import type { AzureIotHubFotaConfig, FirmwareSlot } from '../types.js';
+import type { DesiredFirmware } from './schema.js';
 
 /** Fragment size when the twin gives none or an invalid one (the nRF `DOWNLOAD_CLIENT_HTTP_FRAG_SIZE`). */
 export const DEFAULT_FRAGMENT_SIZE = 2048;
@@ -660,6 +661,28 @@ export class FirmwareDownload {
       throw retryableError('ECONNRESET', `firmware download from ${redactUrl(url)} was cut after ${written} bytes`);
     }
   }
+}
+
+/**
+ * Download options for a FOTA job and the client's `fota` config: the job's URL, version, `fwFragmentSize`,
+ * `sha256` and `size`; the config's `storage`, `ca` and `allowHttp`; then `extra` (callbacks, resume, timeouts).
+ */
+export function jobDownloadOptions(
+  job: Pick<DesiredFirmware, 'url' | 'version' | 'fragmentSize' | 'sha256' | 'size'>,
+  config: Pick<AzureIotHubFotaConfig, 'storage' | 'ca' | 'allowHttp'>,
+  extra: Partial<FirmwareDownloadOptions> = {},
+): FirmwareDownloadOptions {
+  return {
+    url: job.url,
+    slot: config.storage,
+    version: job.version,
+    ...(job.fragmentSize !== undefined ? { fragmentSize: job.fragmentSize } : {}),
+    ...(job.sha256 !== undefined ? { sha256: job.sha256 } : {}),
+    ...(job.size !== undefined ? { expectedSize: job.size } : {}),
+    ...(config.ca !== undefined ? { ca: config.ca } : {}),
+    ...(config.allowHttp !== undefined ? { allowHttp: config.allowHttp } : {}),
+    ...extra,
+  };
 }
 
 /** Run one download to completion: `new FirmwareDownload(options).start()`. Cancel with `options.signal`. */

@@ -49,6 +49,7 @@ export {
   downloadFirmware,
   fragmentRetryDelay,
   fragmentSizeFor,
+  jobDownloadOptions,
   parseContentRange,
   redactUrl,
   type ContentRange,

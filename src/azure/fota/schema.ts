@@ -25,6 +25,7 @@ export const FOTA_STATUSES = Object.freeze([
   'error',
   'rolledback',
 ] as const);
+/** One `fwUpdateStatus` value. */
 export type FotaStatus = (typeof FOTA_STATUSES)[number];
 
 /** Longest accepted `fwVersion` (characters). The C default is 63 (`AZURE_FOTA_VERSION_MAX_LEN` 64). */
