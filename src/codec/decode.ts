@@ -140,7 +140,7 @@ function decodePublish(first: number, buf: Uint8Array, start: number, end: numbe
   const tl = field(buf, start, end, base, 'PUBLISH topic name');
   if (tl === 0) fail('MQTT-4.7.3-1', 'PUBLISH topic name is empty', start - base);
   let pos = start + 2;
-  const topic = readUtf8(buf, pos, pos + tl, base, 'PUBLISH topic name', true);
+  const topic = readUtf8(buf, pos, pos + tl, base, 'PUBLISH topic name', 'MQTT-3.3.2-2');
   pos += tl;
   if (qos === 0) {
     return {
@@ -266,7 +266,7 @@ function decodeConnect(buf: Uint8Array, start: number, end: number, base: number
   if (hasWill) {
     n = field(buf, pos, end, base, 'Will topic');
     if (n === 0) fail('MQTT-4.7.3-1', 'Will topic is empty', pos - base);
-    const topic = readUtf8(buf, pos + 2, pos + 2 + n, base, 'Will topic', true);
+    const topic = readUtf8(buf, pos + 2, pos + 2 + n, base, 'Will topic', 'MQTT-4.7.1-1');
     pos += 2 + n;
     n = field(buf, pos, end, base, 'Will message');
     const will: Will = { topic, payload: buf.subarray(pos + 2, pos + 2 + n), qos: willQos as QoS, retain: willRetain };

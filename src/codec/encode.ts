@@ -79,7 +79,9 @@ export function encodedLength(packet: Packet): number {
 // ---------------------------------------------------------------------------------------------------------------
 
 // One-entry cache of the last PUBLISH topic: a device sends telemetry to the same topic again and again.
-let lastTopic = '#'; // never a valid topic name, so the first lookup always misses
+// Only a validated topic is ever stored; null (not a string sentinel such as '#', which a caller can pass and
+// which would then skip validation) makes the first lookup miss.
+let lastTopic: string | null = null;
 let lastTopicLength = 0;
 
 function topicLength(topic: string): number {

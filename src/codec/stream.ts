@@ -38,9 +38,14 @@ export class PacketDecoder {
   #bodyLen = 0; // bytes of the body the packet has (from Remaining Length)
   #filled = 0; // bytes of the body received so far
   #inBody = false;
-  // Bytes of a chunk left unprocessed because onPacket threw.
-  #backlog: Uint8Array | null = null;
+  // Chunks (or rests of chunks) not processed yet because onPacket threw, oldest first. A queue, not one slot:
+  // a push while a backlog is pending must keep its own chunk even if onPacket throws again.
+  #backlog: Uint8Array[] = [];
   #failed: MqttProtocolError | null = null;
+  // Set while an exception thrown by onPacket propagates, so that it is not mistaken for a decoding error.
+  #callerThrew = false;
+  // Bumped by reset(), so that a reset() called from inside onPacket stops the decoding of the old chunk.
+  #epoch = 0;
 
   constructor(options: PacketDecoderOptions = {}) {
     const max = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
@@ -53,13 +58,17 @@ export class PacketDecoder {
     return this.#inBody ? 1 + this.#headLen + this.#filled : this.#headLen;
   }
 
-  /** Forget any partial packet and any earlier error (use for a new connection). */
+  /**
+   * Forget any partial packet, any unprocessed rest of a chunk and any earlier error (use for a new connection).
+   * Called from inside `onPacket`, it also ends the current `push`: no packet of the old chunk follows.
+   */
   reset(): void {
+    this.#epoch++;
     this.#headLen = 0;
     this.#inBody = false;
     this.#body = EMPTY;
     this.#filled = 0;
-    this.#backlog = null;
+    this.#backlog = [];
     this.#failed = null;
   }
 
@@ -68,20 +77,24 @@ export class PacketDecoder {
    *
    * On a protocol error the packets before it have been delivered, the error is thrown, and every later call throws
    * it again until {@link reset} (MQTT-4.8.0-1: the connection must be closed). If `onPacket` throws, the exception
-   * propagates; the rest of the chunk is kept and decoded on the next call.
+   * propagates (and does not count as a decoding error, whatever its class); the rest of the chunk is kept and
+   * decoded, before the new chunk, on the next call.
    */
   push(chunk: Uint8Array, onPacket: (packet: Packet) => void): number {
     if (this.#failed !== null) throw this.#failed;
+    this.#callerThrew = false;
     try {
+      const backlog = this.#backlog;
+      if (backlog.length === 0) return this.#push(chunk, onPacket);
+      backlog.push(chunk);
       let count = 0;
-      if (this.#backlog !== null) {
-        const b = this.#backlog;
-        this.#backlog = null;
-        count = this.#push(b, onPacket);
-      }
-      return count + this.#push(chunk, onPacket);
+      // Stop if onPacket called reset(), which replaces the backlog.
+      while (backlog.length > 0 && this.#backlog === backlog) count += this.#push(backlog.shift()!, onPacket);
+      return count;
     } catch (err) {
-      if (err instanceof MqttProtocolError) this.#failed = err;
+      // An MqttProtocolError thrown by onPacket itself (say, a handler that encodes a reply) is the caller's, not
+      // a malformed stream: it must not poison the decoder.
+      if (err instanceof MqttProtocolError && !this.#callerThrew) this.#failed = err;
       throw err;
     }
   }
@@ -118,7 +131,7 @@ export class PacketDecoder {
       this.#body = EMPTY;
       this.#filled = 0;
       count++;
-      this.#deliver(decodeBody(first, body, 0, len, -1 - varintLength(len)), chunk, pos, onPacket);
+      if (!this.#deliver(decodeBody(first, body, 0, len, -1 - varintLength(len)), chunk, pos, onPacket)) return count;
     }
 
     // 2. Packets that lie whole in this chunk, decoded in place.
@@ -146,18 +159,22 @@ export class PacketDecoder {
       const packet = decodeBody(first, chunk, start, end, pos);
       pos = end;
       count++;
-      this.#deliver(packet, chunk, pos, onPacket);
+      if (!this.#deliver(packet, chunk, pos, onPacket)) return count;
     }
     return count;
   }
 
-  #deliver(packet: Packet, chunk: Uint8Array, pos: number, onPacket: (packet: Packet) => void): void {
+  /** Hand `packet` to `onPacket`; false when `onPacket` called {@link reset} (the rest of `chunk` is then dropped). */
+  #deliver(packet: Packet, chunk: Uint8Array, pos: number, onPacket: (packet: Packet) => void): boolean {
+    const epoch = this.#epoch;
     try {
       onPacket(packet);
     } catch (err) {
-      if (pos < chunk.length) this.#backlog = chunk.subarray(pos);
+      if (this.#epoch === epoch && pos < chunk.length) this.#backlog.unshift(chunk.subarray(pos));
+      this.#callerThrew = true;
       throw err;
     }
+    return this.#epoch === epoch;
   }
 
   /** Add bytes of `chunk` to a partial fixed header; returns how many bytes of `chunk` were used. */

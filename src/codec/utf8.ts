@@ -60,9 +60,17 @@ export function utf8Bytes(s: string, what = 'string'): Uint8Array {
 
 /**
  * Decode `buf[start, end)` as an MQTT string. `base` is the packet's first byte, for error offsets.
- * With `topicName`, also refuse `+` and `#` (MQTT-3.3.2-2), checked in the same scan.
+ * With `wildcardRule` (the string is a topic name), also refuse `+` and `#` under that rule: MQTT-3.3.2-2 for a
+ * PUBLISH topic, MQTT-4.7.1-1 for a Will topic. Checked in the same scan.
  */
-export function readUtf8(buf: Uint8Array, start: number, end: number, base: number, what: string, topicName = false): string {
+export function readUtf8(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  base: number,
+  what: string,
+  wildcardRule?: string,
+): string {
   let ascii = true;
   let wild = false;
   for (let i = start; i < end; i++) {
@@ -75,7 +83,7 @@ export function readUtf8(buf: Uint8Array, start: number, end: number, base: numb
       wild = true;
     }
   }
-  if (wild && topicName) fail('MQTT-3.3.2-2', `${what} contains a wildcard (+ or #)`, start - base);
+  if (wild && wildcardRule !== undefined) fail(wildcardRule, `${what} contains a wildcard (+ or #)`, start - base);
   const len = end - start;
   if (ascii) {
     if (len === 0) return '';
