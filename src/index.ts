@@ -5,3 +5,6 @@
 export * from './azure/types.js';
 export { AzureIotHubError, MqttProtocolError, type AzureIotHubErrorCode, type AzureIotHubErrorDetails } from './errors.js';
 export type { Packet, PublishPacket, QoS } from './codec/index.js';
+export { AzureIotHub, MAX_SEND_PAYLOAD_BYTES, type AzureIotHubState, type AzureIotHubOptions, type EventProperties, type SendEventOptions } from './azure/client.js';
+export type { MethodHandler, MethodRequest, MethodResponse } from './azure/methods.js';
+export type { Twin, TwinProperties } from './azure/twin.js';

@@ -1,0 +1,724 @@
+/**
+ * `AzureIotHub`: the device client. The TypeScript port of the nRF Connect SDK `azure_iot_hub` API (init, connect,
+ * send, input, ping, keepaliveTimeLeft, methodRespond, disconnect, dpsReset) with its state machine and events,
+ * plus promise-style helpers (getTwin, updateReported, onMethod, sendEvent).
+ *
+ * The only stateful piece of the Azure layer: it owns the event handler, the MQTT session, request-id correlation,
+ * the method handlers, and the DPS and FOTA hooks.
+ * @see https://developer.nordicsemi.com/nRF_Connect_SDK/doc/1.9.0/nrf/libraries/networking/azure_iot_hub.html
+ */
+import { AzureIotHubError, toAzureIotHubError } from '../errors.js';
+import type { PublishPacket } from '../codec/types.js';
+import { MqttSession, type MqttSessionOptions, type TransportTlsOptions } from '../transport/index.js';
+import { resolveConfig, type ResolvedConfig } from './config.js';
+import { classifyIncoming, type Incoming } from './incoming.js';
+import { hubClientId, hubUsername, type AzureIotHubIdentity } from './identity.js';
+import {
+  CATCH_ALL_METHOD,
+  encodeResponsePayload,
+  parseJsonPayload,
+  type MethodHandler,
+  type MethodResponse,
+} from './methods.js';
+import { PendingRequests } from './pending.js';
+import { hubSasToken, sasExpiry } from './sas.js';
+import { errorCodeForStatus } from './status.js';
+import {
+  methodResponseTopic,
+  RequestIdGenerator,
+  subscribeTopics,
+  telemetryTopic,
+  twinGetTopic,
+  twinReportedTopic,
+} from './topics.js';
+import { parseTwin, type Twin } from './twin.js';
+import {
+  AzureIotHubTopicType,
+  type AzureIotHubConfig,
+  type AzureIotHubData,
+  type AzureIotHubEvt,
+  type AzureIotHubEvtHandler,
+  type AzureIotHubPropBag,
+  type AzureIotHubResult,
+} from './types.js';
+import { validatePropertyKey, validatePropertyValue, validateRequestId } from './validate.js';
+
+/** Client states, as the C library names them. */
+export type AzureIotHubState = 'IDLE' | 'INIT' | 'CONNECTING' | 'CONNECTED' | 'DISCONNECTING';
+
+/** Largest payload Azure IoT Hub accepts from a device (256 KB). Larger ones are refused with `EMSGSIZE`. */
+export const MAX_SEND_PAYLOAD_BYTES = 256 * 1024;
+
+/** Properties for `sendEvent`: a record (a `null` value sends the bare key) or a property bag. */
+export type EventProperties = Readonly<Record<string, string | null>> | readonly AzureIotHubPropBag[];
+
+/** Options of {@link AzureIotHub.sendEvent}. */
+export interface SendEventOptions {
+  /** Default 1. */
+  qos?: 0 | 1;
+}
+
+/** Hooks for tests and embedders; not needed by applications. */
+export interface AzureIotHubOptions {
+  /** Wall clock in ms (SAS expiry). Default `Date.now`. */
+  now?: () => number;
+  /** Random numbers in [0, 1) for reconnect jitter. Default `Math.random`. */
+  random?: () => number;
+  /** Extra options passed to every MQTT session (for example `pingTimeoutMs`, `connectTimeoutMs`). */
+  session?: Partial<Pick<MqttSessionOptions, 'pingTimeoutMs' | 'connectTimeoutMs' | 'inFlightWindow' | 'maxQueued' | 'maxQueuedBytes'>>;
+}
+
+/** Twin response as the pending table keeps it. */
+interface TwinResponse {
+  status: number;
+  version?: number;
+  payload: Uint8Array;
+}
+
+/** Renew a SAS token when this fraction of its lifetime has passed. */
+const SAS_RENEW_AT = 0.8;
+/** Method request ids answered recently, kept to refuse a second answer (EALREADY). */
+const ANSWERED_METHODS_KEPT = 256;
+
+const utf8 = new TextEncoder();
+
+function byteLength(payload: Uint8Array | string): number {
+  return typeof payload === 'string' ? utf8.encode(payload).length : payload.length;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+/**
+ * An Azure IoT Hub device (or module) client.
+ *
+ * ```ts
+ * const hub = new AzureIotHub();
+ * hub.init({ deviceId: 'dev1', hostname: 'myhub.azure-devices.net', credentials: { cert, key } }, (evt) => {
+ *   if (evt.type === AzureIotHubEvtType.READY) void hub.sendEvent({ temperature: 21.5 });
+ * });
+ * await hub.connect();
+ * ```
+ */
+export class AzureIotHub {
+  readonly #options: AzureIotHubOptions;
+  #state: AzureIotHubState = 'IDLE';
+  #config: ResolvedConfig | undefined;
+  #handler: AzureIotHubEvtHandler | undefined;
+  #session: MqttSession | undefined;
+  #identity: AzureIotHubIdentity = { deviceId: '' };
+  #hubHost = '';
+  #rids = new RequestIdGenerator();
+  readonly #twinRequests = new PendingRequests<TwinResponse>('twin request');
+  readonly #methods = new Map<string, MethodHandler>();
+  readonly #answeredMethods = new Set<string>();
+  #sasTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(options: AzureIotHubOptions = {}) {
+    this.#options = options;
+  }
+
+  /** The C library's state: IDLE (not initialised), INIT, CONNECTING, CONNECTED, DISCONNECTING. */
+  get state(): AzureIotHubState {
+    return this.#state;
+  }
+
+  /** The hub host name in use (the configured one, or the one DPS assigned). Empty before connecting. */
+  get hubHostname(): string {
+    return this.#hubHost;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // The C API
+
+  /**
+   * Initialise with `config` and the event `handler`. Exactly once.
+   * @throws AzureIotHubError `EALREADY` when initialised already; `EINVAL` for a bad config (naming the field) or a
+   * missing handler.
+   */
+  init(config: AzureIotHubConfig, handler: AzureIotHubEvtHandler): void {
+    if (this.#state !== 'IDLE') throw new AzureIotHubError('EALREADY', 'init() was called already');
+    if (typeof handler !== 'function') throw new AzureIotHubError('EINVAL', 'handler must be a function');
+    const cfg = resolveConfig(config);
+    this.#config = cfg;
+    this.#handler = handler;
+    this.#identity = cfg.moduleId === undefined ? { deviceId: cfg.deviceId } : { deviceId: cfg.deviceId, moduleId: cfg.moduleId };
+    this.#state = 'INIT';
+  }
+
+  /**
+   * Connect: open TLS (or use `config.socket`), send CONNECT. Resolves when CONNECT is sent; CONNECTED (after
+   * CONNACK) and READY (after SUBACK and, by default, the first twin GET) follow as events. With DPS configured and
+   * no stored assignment, provisions first (DPS_* events).
+   *
+   * @throws AzureIotHubError `ENOENT` before init; `EINPROGRESS` while connecting or disconnecting; `EALREADY` when
+   * connected; and the connection errors (`EACCES` for TLS, `ECONNREFUSED`, `ETIMEDOUT`, ...), also reported as
+   * CONNECTION_FAILED.
+   */
+  async connect(): Promise<void> {
+    const cfg = this.#requireInit();
+    switch (this.#state) {
+      case 'CONNECTING':
+      case 'DISCONNECTING':
+        throw new AzureIotHubError('EINPROGRESS', `cannot connect while ${this.#state}`);
+      case 'CONNECTED':
+        throw new AzureIotHubError('EALREADY', 'connected already');
+      default:
+        break;
+    }
+    this.#state = 'CONNECTING';
+    let session: MqttSession;
+    try {
+      this.#hubHost = await this.#resolveHub(cfg);
+      session = this.#createSession(cfg);
+    } catch (err) {
+      this.#state = 'INIT';
+      throw toAzureIotHubError(err, 'EINVAL');
+    }
+    this.#session = session;
+    this.#rids = new RequestIdGenerator();
+    this.#emit({ type: 'CONNECTING' });
+    try {
+      await session.connect();
+    } catch (err) {
+      // The session reported CONNECTION_FAILED through its event already.
+      if (this.#session === session) {
+        this.#session = undefined;
+        this.#state = 'INIT';
+      }
+      throw toAzureIotHubError(err, 'ECONNRESET');
+    }
+  }
+
+  /**
+   * Send DISCONNECT and close. DISCONNECTED follows. Pending requests reject with `ENOTCONN`; QoS 1 messages not yet
+   * acknowledged reject with `ENOTCONN` (the application decides whether to send them again).
+   * @throws AzureIotHubError `ENOENT` before init, `ENOTCONN` when not connected or connecting.
+   */
+  async disconnect(): Promise<void> {
+    this.#requireInit();
+    const session = this.#session;
+    if (session === undefined || (this.#state !== 'CONNECTED' && this.#state !== 'CONNECTING')) {
+      throw new AzureIotHubError('ENOTCONN', `cannot disconnect while ${this.#state}`);
+    }
+    this.#state = 'DISCONNECTING';
+    this.#stopSasTimer();
+    await session.disconnect();
+  }
+
+  /**
+   * Send a message: telemetry (`EVENT`, with its property bag), a reported-properties patch (`TWIN_REPORTED`) or a
+   * twin request (`TWIN_REQUEST`). QoS 0 resolves when written; QoS 1 when PUBACK arrives (a PUBACK event follows).
+   * While the link is being re-established, messages wait in the bounded outgoing queue.
+   *
+   * @throws AzureIotHubError `ENOENT` before init; `ENOTCONN` when not connected; `EMSGSIZE` for a payload over
+   * 256 KiB; `EINVAL` for a bad message (topic type, property, QoS, id); `ENOBUFS` when the queue is full; `EALREADY`
+   * when the given `messageId` is in flight.
+   */
+  async send(data: AzureIotHubData): Promise<void> {
+    this.#requireInit();
+    if (!isPlainObject(data) || !isPlainObject(data.topic)) throw new AzureIotHubError('EINVAL', 'data.topic is required');
+    const session = this.#requireSession();
+    const payload = data.payload ?? '';
+    if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
+      throw new AzureIotHubError('EINVAL', 'data.payload must be a string or a Uint8Array');
+    }
+    const size = byteLength(payload);
+    if (size > MAX_SEND_PAYLOAD_BYTES) {
+      throw new AzureIotHubError('EMSGSIZE', `payload is ${size} bytes; Azure IoT Hub accepts at most ${MAX_SEND_PAYLOAD_BYTES}`);
+    }
+    const qos = data.qos ?? 0;
+    if (qos !== 0 && qos !== 1) throw new AzureIotHubError('EINVAL', 'data.qos must be 0 or 1');
+    let topic: string;
+    switch (data.topic.type) {
+      case AzureIotHubTopicType.EVENT:
+        topic = telemetryTopic(this.#identity, this.#checkBag(data.topic.propBag));
+        break;
+      case AzureIotHubTopicType.TWIN_REPORTED:
+        topic = twinReportedTopic(this.#requestId(data.topic.propBag));
+        break;
+      case AzureIotHubTopicType.TWIN_REQUEST:
+        topic = twinGetTopic(this.#requestId(data.topic.propBag));
+        break;
+      default:
+        throw new AzureIotHubError('ENOMSG', `cannot send to topic type ${String(data.topic.type)}`);
+    }
+    const options: { qos: 0 | 1; retain?: boolean; messageId?: number } = { qos };
+    if (data.retain === true) options.retain = true;
+    if (qos === 1 && data.messageId !== undefined) options.messageId = data.messageId;
+    await session.publish(topic, payload, options);
+  }
+
+  /**
+   * Process whatever bytes are buffered on the socket without blocking; returns the number of packets handled.
+   * Needed only with `autoInput: false` (otherwise the library reads by itself). Returns 0 when not connected.
+   * @throws AzureIotHubError `ENOENT` before init.
+   */
+  input(): number {
+    this.#requireInit();
+    return this.#session?.input() ?? 0;
+  }
+
+  /**
+   * Send PINGREQ now. With `autoInput: false` call it when `keepaliveTimeLeft()` reaches 0. If the previous PINGREQ
+   * was never answered, the link is declared dead instead (DISCONNECTED with `ETIMEDOUT`).
+   * @throws AzureIotHubError `ENOENT` before init, `ENOTCONN` when not connected.
+   */
+  ping(): void {
+    this.#requireInit();
+    if (this.#session === undefined || this.#state !== 'CONNECTED') {
+      throw new AzureIotHubError('ENOTCONN', `cannot ping while ${this.#state}`);
+    }
+    this.#session.ping();
+  }
+
+  /** Milliseconds until the next PINGREQ is due; -1 when keepalive is disabled or not connected. */
+  keepaliveTimeLeft(): number {
+    if (this.#session === undefined || this.#state !== 'CONNECTED') return -1;
+    return this.#session.keepaliveTimeLeft();
+  }
+
+  /**
+   * Answer a direct method (DIRECT_METHOD event) with a status and an optional payload (JSON).
+   * @throws AzureIotHubError `ENOENT` before init; `ENOTCONN`; `EINVAL` for a bad rid or status; `EALREADY` when
+   * this request was answered already.
+   */
+  async methodRespond(result: AzureIotHubResult): Promise<void> {
+    this.#requireInit();
+    if (!isPlainObject(result)) throw new AzureIotHubError('EINVAL', 'result must be { rid, status, payload? }');
+    validateRequestId(result.rid, 'result.rid');
+    const topic = methodResponseTopic(result.status, result.rid);
+    const payload = result.payload ?? '';
+    if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
+      throw new AzureIotHubError('EINVAL', 'result.payload must be a string or a Uint8Array');
+    }
+    if (byteLength(payload) > MAX_SEND_PAYLOAD_BYTES) {
+      throw new AzureIotHubError('EMSGSIZE', `method response payload exceeds ${MAX_SEND_PAYLOAD_BYTES} bytes`);
+    }
+    const session = this.#requireSession();
+    if (this.#answeredMethods.has(result.rid)) {
+      throw new AzureIotHubError('EALREADY', `method request ${result.rid} was answered already`);
+    }
+    this.#rememberAnswered(result.rid);
+    await session.publish(topic, payload, { qos: 0 });
+  }
+
+  /**
+   * Forget the stored DPS assignment, so that the next `connect()` provisions again.
+   * @throws AzureIotHubError `ENOENT` before init, `EINVAL` when DPS is not configured.
+   */
+  async dpsReset(): Promise<void> {
+    const cfg = this.#requireInit();
+    if (cfg.dps === undefined) throw new AzureIotHubError('EINVAL', 'config.dps is not set: there is no DPS assignment to reset');
+    throw new AzureIotHubError('EINVAL', 'DPS is not available in this build');
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Promise-style helpers
+
+  /**
+   * Get the device twin (`{ desired, reported }`, each with `$version`). Also emits TWIN_RECEIVED.
+   * @throws AzureIotHubError `ENOTCONN`; `ETIMEDOUT` after `requestTimeoutMs`; a status-derived code (`status` set)
+   * when the hub answers an error (429 -> `ENOBUFS`, 5xx -> `EIO`, ...).
+   */
+  async getTwin(): Promise<Twin> {
+    const res = await this.#twinRequest((rid) => twinGetTopic(rid), '');
+    if (res.status !== 200) throw statusError('twin GET', res.status);
+    const twin = parseTwin(res.payload);
+    if (twin instanceof AzureIotHubError) throw twin;
+    return twin;
+  }
+
+  /**
+   * Update reported properties with a JSON merge patch (`null` deletes a member). Resolves with the new reported
+   * version. Also emits TWIN_RESULT_SUCCESS / TWIN_RESULT_FAIL.
+   * @throws AzureIotHubError like {@link getTwin}; `EINVAL` when `patch` is not a JSON object.
+   */
+  async updateReported(patch: Record<string, unknown>): Promise<{ version: number }> {
+    if (!isPlainObject(patch)) throw new AzureIotHubError('EINVAL', 'patch must be a JSON object');
+    let body: string;
+    try {
+      body = JSON.stringify(patch);
+    } catch (err) {
+      throw new AzureIotHubError('EINVAL', 'patch is not JSON-serialisable', { cause: err });
+    }
+    const res = await this.#twinRequest((rid) => twinReportedTopic(rid), body);
+    if (res.status < 200 || res.status > 299) throw statusError('reported properties update', res.status);
+    if (res.version === undefined) throw new AzureIotHubError('EPROTO', 'the twin PATCH response carries no $version');
+    return { version: res.version };
+  }
+
+  /**
+   * Handle direct method `name` (or every method without its own handler, with `'*'`): the library answers with what
+   * the handler returns; a throw answers 500. Once any handler is registered and there is no `'*'` handler, methods
+   * without a handler are answered 404; before that they are emitted as DIRECT_METHOD for `methodRespond()`.
+   * Pass `undefined` to remove a handler.
+   */
+  onMethod(name: string, handler: MethodHandler | undefined): void {
+    if (typeof name !== 'string' || name.length === 0) throw new AzureIotHubError('EINVAL', 'method name must be a non-empty string');
+    if (handler === undefined) {
+      this.#methods.delete(name);
+      return;
+    }
+    if (typeof handler !== 'function') throw new AzureIotHubError('EINVAL', 'handler must be a function');
+    this.#methods.set(name, handler);
+  }
+
+  /**
+   * Send telemetry. An object payload is sent as JSON with `$.ct=application/json` and `$.ce=utf-8` (so IoT Hub can
+   * route on the body); a string or bytes go as they are. QoS 1 by default: resolves on PUBACK.
+   */
+  async sendEvent(payload: unknown, properties?: EventProperties, options: SendEventOptions = {}): Promise<void> {
+    let body: Uint8Array | string;
+    const bag: AzureIotHubPropBag[] = toPropBag(properties);
+    if (typeof payload === 'string' || payload instanceof Uint8Array) {
+      body = payload;
+    } else {
+      try {
+        body = JSON.stringify(payload) ?? '';
+      } catch (err) {
+        throw new AzureIotHubError('EINVAL', 'payload is not JSON-serialisable', { cause: err });
+      }
+      if (!bag.some((p) => p.key === '$.ct')) bag.push({ key: '$.ct', value: 'application/json' });
+      if (!bag.some((p) => p.key === '$.ce')) bag.push({ key: '$.ce', value: 'utf-8' });
+    }
+    await this.send({ topic: { type: AzureIotHubTopicType.EVENT, propBag: bag }, payload: body, qos: options.qos ?? 1 });
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Connection
+
+  #requireInit(): ResolvedConfig {
+    if (this.#config === undefined) throw new AzureIotHubError('ENOENT', 'init() has not been called');
+    return this.#config;
+  }
+
+  #requireSession(): MqttSession {
+    const s = this.#session;
+    if (s === undefined || (this.#state !== 'CONNECTED' && this.#state !== 'CONNECTING')) {
+      throw new AzureIotHubError('ENOTCONN', `not connected (${this.#state})`);
+    }
+    return s;
+  }
+
+  /** The hub to connect to: the configured one (DPS lands in its own module). */
+  async #resolveHub(cfg: ResolvedConfig): Promise<string> {
+    if (cfg.hostname === undefined) throw new AzureIotHubError('EINVAL', 'config.hostname is required');
+    return cfg.hostname;
+  }
+
+  #createSession(cfg: ResolvedConfig): MqttSession {
+    const host = this.#hubHost;
+    const tls: TransportTlsOptions = {};
+    const c = cfg.credentials;
+    if (c?.ca !== undefined) tls.ca = c.ca;
+    if (c?.cert !== undefined) tls.cert = c.cert;
+    if (c?.key !== undefined) tls.key = c.key;
+    if (c?.passphrase !== undefined) tls.passphrase = c.passphrase;
+    const usernameOptions = cfg.modelId === undefined ? {} : { modelId: cfg.modelId };
+    const options: MqttSessionOptions = {
+      ...this.#options.session,
+      host,
+      port: cfg.port,
+      tls,
+      clientId: hubClientId(this.#identity),
+      username: hubUsername(host, this.#identity, usernameOptions),
+      cleanSession: cfg.cleanSession,
+      keepaliveSeconds: cfg.keepaliveSeconds,
+      autoInput: cfg.autoInput,
+      maxPayloadBytes: cfg.maxPayloadBytes,
+      reconnect: cfg.reconnect === false ? false : { ...cfg.reconnect },
+    };
+    if (cfg.address !== undefined) options.address = cfg.address;
+    if (cfg.socket !== undefined) options.socket = cfg.socket;
+    if (this.#options.random !== undefined) options.random = this.#options.random;
+    const sasKey = cfg.sasKey;
+    if (sasKey !== undefined) {
+      const identity = this.#identity;
+      const now = this.#options.now ?? Date.now;
+      options.password = () => {
+        const token = hubSasToken(host, identity, sasKey, sasExpiry(now(), cfg.sasTokenTtlSeconds));
+        return token;
+      };
+    }
+    const session = new MqttSession(options);
+    session.onConnect = (info) => this.#onSessionConnect(session, info.reconnect);
+    session.on('connecting', (info) => {
+      if (this.#session !== session || info.attempt === 0) return;
+      this.#state = 'CONNECTING';
+      this.#emit({ type: 'CONNECTING' });
+    });
+    session.on('connected', (info) => {
+      if (this.#session !== session) return;
+      this.#state = 'CONNECTED';
+      this.#startSasTimer(session);
+      this.#emit({ type: 'CONNECTED', sessionPresent: info.sessionPresent });
+    });
+    session.on('connectionFailed', (err) => {
+      if (this.#session !== session) return;
+      if (session.state === 'idle') this.#ended(session);
+      this.#emit({ type: 'CONNECTION_FAILED', data: { err: err.connack ?? err } });
+    });
+    session.on('disconnected', (err) => {
+      if (this.#session !== session) return;
+      this.#onSessionDisconnected(session, err);
+    });
+    session.on('message', (packet) => {
+      if (this.#session !== session) return;
+      this.#onMessage(packet);
+    });
+    session.on('puback', (messageId) => {
+      if (this.#session !== session) return;
+      this.#emit({ type: 'PUBACK', data: { messageId } });
+    });
+    session.on('error', (err) => {
+      if (this.#session !== session) return;
+      this.#emit({ type: 'ERROR', data: { err } });
+    });
+    return session;
+  }
+
+  /** After every accepted CONNACK: subscribe (one SUBSCRIBE), then the twin GET, then READY. */
+  #onSessionConnect(session: MqttSession, _reconnect: boolean): Promise<unknown> {
+    const [devicebound, twinRes, desired, methods] = subscribeTopics(this.#identity);
+    // C2D at QoS 1 (at-least-once, as Microsoft's SDKs do); the request/response topics at QoS 0 as the C library.
+    const subscribed = session.subscribe([
+      { topic: devicebound, qos: 1 },
+      { topic: twinRes, qos: 0 },
+      { topic: desired, qos: 0 },
+      { topic: methods, qos: 0 },
+    ]);
+    subscribed.then(
+      (granted) => {
+        if (this.#session !== session || session.state !== 'connected') return;
+        const refused = granted.findIndex((g) => g === 0x80);
+        if (refused !== -1) {
+          this.#emit({
+            type: 'ERROR',
+            data: { err: new AzureIotHubError('EACCES', `the hub refused the subscription ${String(refused + 1)} of 4`) },
+          });
+        }
+        const cfg = this.#config!;
+        if (cfg.autoTwinRequest || cfg.fota !== undefined) {
+          // Internal twin GET: its response is emitted as TWIN_RECEIVED like any other.
+          const rid = this.#rids.next(this.#twinRequests);
+          session.publish(twinGetTopic(rid), '', { qos: 0 }).catch(() => undefined);
+        }
+        if (this.#session === session && session.state === 'connected') this.#emit({ type: 'READY' });
+      },
+      () => undefined, // the connection ended before SUBACK: DISCONNECTED reports it
+    );
+    return subscribed;
+  }
+
+  #onSessionDisconnected(session: MqttSession, err: AzureIotHubError | undefined): void {
+    const reconnecting = session.state === 'reconnecting';
+    this.#stopSasTimer();
+    this.#twinRequests.rejectAll(
+      new AzureIotHubError('ENOTCONN', 'the connection ended before the response', err === undefined ? {} : { cause: err }),
+    );
+    this.#answeredMethods.clear();
+    if (err !== undefined && (err.code === 'EPROTO' || err.code === 'EMSGSIZE')) {
+      this.#emit({ type: 'ERROR', data: { err } });
+    }
+    if (reconnecting) this.#state = 'CONNECTING';
+    else this.#ended(session);
+    this.#emit(err === undefined ? { type: 'DISCONNECTED' } : { type: 'DISCONNECTED', data: { err } });
+  }
+
+  /** The session is over for good (no reconnection): back to INIT. */
+  #ended(session: MqttSession): void {
+    if (this.#session === session) this.#session = undefined;
+    this.#stopSasTimer();
+    this.#state = 'INIT';
+  }
+
+  #startSasTimer(session: MqttSession): void {
+    const cfg = this.#config!;
+    if (cfg.sasKey === undefined) return;
+    this.#stopSasTimer();
+    const ms = Math.floor(cfg.sasTokenTtlSeconds * 1000 * SAS_RENEW_AT);
+    const timer = setTimeout(() => {
+      this.#sasTimer = undefined;
+      if (this.#session !== session || session.state !== 'connected') return;
+      // A fresh token needs a new CONNECT; queued and unacknowledged QoS 1 messages are kept and sent again.
+      try {
+        session.reconnectNow();
+      } catch (err) {
+        this.#emit({ type: 'ERROR', data: { err: toAzureIotHubError(err, 'EIO') } });
+      }
+    }, ms);
+    timer.unref();
+    this.#sasTimer = timer;
+  }
+
+  #stopSasTimer(): void {
+    if (this.#sasTimer !== undefined) clearTimeout(this.#sasTimer);
+    this.#sasTimer = undefined;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Incoming
+
+  #onMessage(packet: PublishPacket): void {
+    const incoming = classifyIncoming(packet, this.#identity);
+    switch (incoming.kind) {
+      case 'devicebound':
+      case 'unknown':
+        this.#emit({ type: 'DATA_RECEIVED', data: { msg: incoming.msg }, topic: incoming.topic });
+        return;
+      case 'twinDesired':
+        this.#emit({ type: 'TWIN_DESIRED_RECEIVED', data: { msg: incoming.msg }, topic: incoming.topic });
+        return;
+      case 'twinResponse':
+        this.#onTwinResponse(incoming);
+        return;
+      case 'method':
+        this.#onMethod(incoming);
+        return;
+    }
+  }
+
+  #onTwinResponse(incoming: Extract<Incoming, { kind: 'twinResponse' }>): void {
+    const { status, rid } = incoming;
+    const payload = incoming.msg.payload as Uint8Array;
+    const response: TwinResponse = { status, payload };
+    if (incoming.version !== undefined) response.version = incoming.version;
+    if (status === 200) {
+      this.#emit({ type: 'TWIN_RECEIVED', data: { msg: incoming.msg }, topic: incoming.topic });
+    } else {
+      const result: AzureIotHubResult = { rid, status, payload };
+      const type = status >= 200 && status <= 299 ? 'TWIN_RESULT_SUCCESS' : 'TWIN_RESULT_FAIL';
+      this.#emit({ type, data: { result }, topic: incoming.topic });
+    }
+    this.#twinRequests.resolve(rid, response);
+  }
+
+  #onMethod(incoming: Extract<Incoming, { kind: 'method' }>): void {
+    const { method } = incoming;
+    const handler = this.#methods.get(method.name) ?? this.#methods.get(CATCH_ALL_METHOD);
+    if (handler === undefined) {
+      if (this.#methods.size > 0) {
+        void this.#answerMethod(method.rid, { status: 404, payload: { error: `method ${method.name} is not implemented` } });
+        return;
+      }
+      this.#emit({ type: 'DIRECT_METHOD', data: { method }, topic: incoming.topic });
+      return;
+    }
+    const session = this.#session;
+    let result: MethodResponse | Promise<MethodResponse>;
+    try {
+      result = handler({ name: method.name, rid: method.rid, payload: method.payload, body: parseJsonPayload(method.payload) });
+    } catch (err) {
+      void this.#answerMethod(method.rid, handlerFailure(err));
+      return;
+    }
+    Promise.resolve(result).then(
+      (res) => {
+        if (this.#session !== session) return; // the connection that carried the request is gone
+        if (!isPlainObject(res) || !Number.isInteger(res.status)) {
+          void this.#answerMethod(method.rid, { status: 500, payload: { error: 'the method handler returned no { status }' } });
+          return;
+        }
+        void this.#answerMethod(method.rid, res);
+      },
+      (err: unknown) => {
+        if (this.#session !== session) return;
+        void this.#answerMethod(method.rid, handlerFailure(err));
+      },
+    );
+  }
+
+  async #answerMethod(rid: string, res: MethodResponse): Promise<void> {
+    try {
+      await this.methodRespond({ rid, status: res.status, payload: encodeResponsePayload(res.payload) });
+    } catch (err) {
+      this.#emit({ type: 'ERROR', data: { err: toAzureIotHubError(err, 'EIO', `could not answer method request ${rid}`) } });
+    }
+  }
+
+  #rememberAnswered(rid: string): void {
+    this.#answeredMethods.add(rid);
+    if (this.#answeredMethods.size > ANSWERED_METHODS_KEPT) {
+      const oldest = this.#answeredMethods.values().next().value;
+      if (oldest !== undefined) this.#answeredMethods.delete(oldest);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Helpers
+
+  async #twinRequest(topicFor: (rid: string) => string, body: string): Promise<TwinResponse> {
+    this.#requireInit();
+    const session = this.#session;
+    if (session === undefined || this.#state !== 'CONNECTED') {
+      throw new AzureIotHubError('ENOTCONN', `not connected (${this.#state})`);
+    }
+    if (byteLength(body) > MAX_SEND_PAYLOAD_BYTES) {
+      throw new AzureIotHubError('EMSGSIZE', `payload exceeds ${MAX_SEND_PAYLOAD_BYTES} bytes`);
+    }
+    const rid = this.#rids.next(this.#twinRequests);
+    const response = this.#twinRequests.add(rid, this.#config!.requestTimeoutMs);
+    session.publish(topicFor(rid), body, { qos: 0 }).catch((err: unknown) => {
+      this.#twinRequests.reject(rid, toAzureIotHubError(err, 'ENOTCONN'));
+    });
+    return response;
+  }
+
+  /** `$rid` for a twin message sent with `send()`: the caller's (`$rid` in the property bag) or a new one. */
+  #requestId(bag: readonly AzureIotHubPropBag[] | undefined): string {
+    const given = bag?.find((p) => p.key === '$rid');
+    if (given !== undefined && typeof given.value === 'string') {
+      validateRequestId(given.value, 'propBag $rid');
+      return given.value;
+    }
+    return this.#rids.next(this.#twinRequests);
+  }
+
+  #checkBag(bag: readonly AzureIotHubPropBag[] | undefined): AzureIotHubPropBag[] | undefined {
+    if (bag === undefined) return undefined;
+    if (!Array.isArray(bag)) throw new AzureIotHubError('EINVAL', 'topic.propBag must be an array');
+    bag.forEach((p: unknown, i) => {
+      if (!isPlainObject(p)) throw new AzureIotHubError('EINVAL', `propBag[${i}] must be { key, value? }`);
+      validatePropertyKey(p['key'], `propBag[${i}].key`);
+      validatePropertyValue(p['value'], `propBag[${i}].value`);
+    });
+    return bag;
+  }
+
+  /** Call the application's handler; a throw is reported as an ERROR event and never breaks the library. */
+  #emit(evt: AzureIotHubEvt): void {
+    const handler = this.#handler;
+    if (handler === undefined) return;
+    try {
+      handler(evt);
+    } catch (err) {
+      // A throw while handling ERROR itself is dropped: reporting it would only loop.
+      if (evt.type === 'ERROR') return;
+      this.#emit({
+        type: 'ERROR',
+        data: { err: toAzureIotHubError(err, 'EIO', `the event handler threw on ${evt.type}: ${errorText(err)}`) },
+      });
+    }
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function handlerFailure(err: unknown): MethodResponse {
+  return { status: 500, payload: { error: errorText(err) } };
+}
+
+function statusError(what: string, status: number): AzureIotHubError {
+  return new AzureIotHubError(errorCodeForStatus(status), `${what} failed with status ${status}`, { status });
+}
+
+function toPropBag(properties: EventProperties | undefined): AzureIotHubPropBag[] {
+  if (properties === undefined) return [];
+  if (Array.isArray(properties)) return [...(properties as readonly AzureIotHubPropBag[])];
+  if (!isPlainObject(properties)) throw new AzureIotHubError('EINVAL', 'properties must be an object or a property bag');
+  return Object.entries(properties as Record<string, string | null>).map(([key, value]) => ({ key, value }));
+}
