@@ -327,7 +327,10 @@ export class FirmwareDownload {
   private stop(err: AzureIotHubError): void {
     if (this.stopError || this.stateValue === 'done' || this.stateValue === 'failed') return;
     this.stopError = err;
-    this.currentReq?.destroy(err);
+    // Without an error argument: the request may have finished and handed its keep-alive socket back to the agent,
+    // and a socket destroyed with an error and no listener left would throw an uncaught exception. The pending
+    // request or body read still fails, and reports `stopError`.
+    this.currentReq?.destroy();
     this.wake?.();
   }
 

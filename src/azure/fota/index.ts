@@ -67,3 +67,10 @@ export {
   type FinalizedFirmware,
   type MemoryFirmwareSlotOptions,
 } from './memory-slot.js';
+export {
+  DEFAULT_REPORT_RETRY_MS,
+  FOTA_CHANNEL,
+  FotaController,
+  type FotaControllerIo,
+  type FotaControllerOptions,
+} from './controller.js';

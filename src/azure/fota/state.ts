@@ -9,8 +9,8 @@
  *    `fwUpdateStatus` or `currentFwVersion` missing -> no report; `pendingFwVersion` missing -> report. Then by
  *    status: `current` -> report only when `currentFwVersion` is not the running version; `applying` -> report
  *    `current` when running == pending (update applied), `rolledback` when running == the reported current,
- *    else `current`; `downloading` -> report `error` (the download was interrupted); `error` -> nothing; anything
- *    else -> report `current`.
+ *    else `current`; `downloading` -> report `error` (the download was interrupted; `current` when running ==
+ *    pending, see below); `error` -> nothing; anything else -> report `current`.
  * 3. Desired `firmware`: its `jobId` equal to the attempted one -> ignored (`already-attempted`); `fwVersion` equal
  *    to the running version -> ignored (`same-version`), no report; else start: state `downloading`, report
  *    `downloading` with `pendingFwVersion` and `jobId`.
@@ -22,9 +22,12 @@
  * - an invalid desired `firmware` is reported as `ignored: 'invalid'` with an `EINVAL` error (C: silent);
  * - a job without `jobId` reports `pendingFwVersion` too (C: only with a job id), so a rollback is detected;
  * - a job whose download finished is not started again before the reboot (`pending-reboot`; C would download a
- *   job without `jobId` again), and a full twin received before that reboot does not report `rolledback`;
+ *   job without `jobId` again), and no full twin received before that reboot (however many: one per reconnect)
+ *   reports `rolledback`: the status stays `applying` until the restart;
  * - a failed download keeps the job "attempted" (C: a failure to *start* the download forgot it);
- * - optional `resumeInterrupted`: an interrupted download of the same job resumes instead of reporting `error`.
+ * - optional `resumeInterrupted`: an interrupted download of the same job resumes instead of reporting `error`;
+ * - reported `downloading` while the running version is the pending one (the device restarted into the new image
+ *   before `applying` reached the twin) reports `current` (C: `error`).
  *
  * @see https://developer.nordicsemi.com/nRF_Connect_SDK/doc/1.9.0/nrf/libraries/networking/azure_fota.html
  */
@@ -128,6 +131,11 @@ interface ReportedStep {
   interrupted?: ReportedFirmware;
 }
 
+/** A download finished in this process and the application has not restarted into it yet. */
+function awaitingReboot(state: FotaState): boolean {
+  return state.status === 'applying' && state.job !== undefined;
+}
+
 /** Step 2: the C `parse_reported_status` + `reported_status_process`. */
 function reportedStep(state: FotaState, doc: TwinDocumentInput): ReportedStep {
   const r = parseReportedFirmware(doc);
@@ -153,6 +161,8 @@ function reportedStep(state: FotaState, doc: TwinDocumentInput): ReportedStep {
       if (running === current) return { ...out, status: 'rolledback', reportNeeded: true };
       return { ...out, status: 'current', reportNeeded: true };
     case 'downloading':
+      // Running the pending version: the image was applied before `applying` could be reported (C: `error`).
+      if (running === pending) return { ...out, status: 'current', reportNeeded: true };
       // The download was running when the device restarted (or the client aborted it): it failed.
       return { ...out, status: 'error', reportNeeded: true, interrupted: fw };
     case 'error':
@@ -199,10 +209,12 @@ export function decideFota(state: FotaState, doc: TwinDocumentInput, options: Fo
     if (job.jobId !== undefined && job.jobId === next.attemptedJobId) {
       // As C: the report due from the reported step (if any) was already built with the earlier status.
       const r = pendingReport(next);
-      next = withStatus(next, 'current', undefined);
+      // A downloaded image waiting for the reboot stays `applying` (C sets `current`, and its next full twin then
+      // reports `rolledback` although nothing was rolled back).
+      if (!awaitingReboot(state)) next = withStatus(next, 'current', undefined);
       return { state: next, ignored: 'already-attempted', desired: job, ...(r ? { report: r } : {}) };
     }
-    if (state.status === 'applying' && state.job !== undefined && state.job.version === job.version) {
+    if (awaitingReboot(state) && state.job?.version === job.version) {
       return ignore(next, 'pending-reboot', { desired: job });
     }
     if (job.version === running) {
