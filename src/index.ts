@@ -8,3 +8,19 @@ export type { Packet, PublishPacket, QoS } from './codec/index.js';
 export { AzureIotHub, MAX_SEND_PAYLOAD_BYTES, type AzureIotHubState, type AzureIotHubOptions, type EventProperties, type SendEventOptions } from './azure/client.js';
 export type { MethodHandler, MethodRequest, MethodResponse } from './azure/methods.js';
 export type { Twin, TwinProperties } from './azure/twin.js';
+export {
+  FileFirmwareSlot,
+  MemoryFirmwareSlot,
+  FOTA_CHANNEL,
+  type FileFirmwareSlotOptions,
+  type MemoryFirmwareSlotOptions,
+} from './azure/fota/index.js';
+export { MQTT_CHANNELS } from './transport/index.js';
+export {
+  defaultDpsStorePath,
+  DPS_CHANNELS,
+  FileDpsStore,
+  MemoryDpsStore,
+  type DpsWarningMessage,
+  type FileDpsStoreOptions,
+} from './azure/dps/index.js';

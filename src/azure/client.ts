@@ -11,6 +11,8 @@ import { AzureIotHubError, toAzureIotHubError } from '../errors.js';
 import type { PublishPacket } from '../codec/types.js';
 import { MqttSession, type MqttSessionOptions, type TransportTlsOptions } from '../transport/index.js';
 import { resolveConfig, type ResolvedConfig } from './config.js';
+import { DpsProvisioner, hubSasKey } from './dps/provisioner.js';
+import { FotaController, type FotaControllerOptions } from './fota/controller.js';
 import { classifyIncoming, type Incoming } from './incoming.js';
 import { hubClientId, hubUsername, type AzureIotHubIdentity } from './identity.js';
 import {
@@ -66,6 +68,8 @@ export interface AzureIotHubOptions {
   random?: () => number;
   /** Extra options passed to every MQTT session (for example `pingTimeoutMs`, `connectTimeoutMs`). */
   session?: Partial<Pick<MqttSessionOptions, 'pingTimeoutMs' | 'connectTimeoutMs' | 'inFlightWindow' | 'maxQueued' | 'maxQueuedBytes'>>;
+  /** FOTA tuning (download retry policy and timeouts, report retry delay), used when `config.fota` is set. */
+  fota?: FotaControllerOptions;
 }
 
 /** Twin response as the pending table keeps it. */
@@ -114,6 +118,14 @@ export class AzureIotHub {
   readonly #methods = new Map<string, MethodHandler>();
   readonly #answeredMethods = new Set<string>();
   #sasTimer: ReturnType<typeof setTimeout> | undefined;
+  #fota: FotaController | undefined;
+  #dps: DpsProvisioner | undefined;
+  /** Set while DPS runs or its store is read (in connect() or the stale-hub re-provisioning): disconnect() aborts it. */
+  #resolving: AbortController | undefined;
+  /** The disconnect() that cancelled DPS: settled once the client is back in INIT. */
+  #dpsCancel: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** The hub connection uses a stored DPS assignment that no CONNACK has confirmed yet (the stale-hub rule). */
+  #storedHubUnconfirmed = false;
 
   constructor(options: AzureIotHubOptions = {}) {
     this.#options = options;
@@ -127,6 +139,11 @@ export class AzureIotHub {
   /** The hub host name in use (the configured one, or the one DPS assigned). Empty before connecting. */
   get hubHostname(): string {
     return this.#hubHost;
+  }
+
+  /** The device id in use: the configured one, or the one DPS assigned (it may differ from the registration id). */
+  get deviceId(): string {
+    return this.#identity.deviceId;
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -144,17 +161,34 @@ export class AzureIotHub {
     this.#config = cfg;
     this.#handler = handler;
     this.#identity = cfg.moduleId === undefined ? { deviceId: cfg.deviceId } : { deviceId: cfg.deviceId, moduleId: cfg.moduleId };
+    if (cfg.dps !== undefined) {
+      const { now, random, session } = this.#options;
+      this.#dps = new DpsProvisioner(cfg, cfg.dps, { now, random, session });
+    }
+    if (cfg.fota !== undefined) {
+      this.#fota = new FotaController(cfg.fota, {
+        report: (patch) => this.updateReported(patch),
+        emit: (evt) => this.#emit(evt),
+        connected: () => this.#state === 'CONNECTED',
+      }, this.#options.fota);
+    }
     this.#state = 'INIT';
   }
 
   /**
    * Connect: open TLS (or use `config.socket`), send CONNECT. Resolves when CONNECT is sent; CONNECTED (after
-   * CONNACK) and READY (after SUBACK and, by default, the first twin GET) follow as events. With DPS configured and
-   * no stored assignment, provisions first (DPS_* events).
+   * CONNACK) and READY (after SUBACK and, by default, the first twin GET) follow as events.
+   *
+   * With `config.dps`: a stored assignment for the configured id scope and registration id is used as it is
+   * (CONNECTING, CONNECTED, READY; no DPS traffic). Otherwise the device provisions first: DPS_CONNECTING,
+   * DPS_REGISTERING, DPS_DONE (the assignment is stored), then the hub's CONNECTING, CONNECTED, READY; a failure emits
+   * DPS_FAILED, rejects with its coded error and leaves the client in INIT. When a stored hub refuses the device
+   * (CONNACK 4 or 5) before accepting it once, the client provisions once more by itself (see the README).
    *
    * @throws AzureIotHubError `ENOENT` before init; `EINPROGRESS` while connecting or disconnecting; `EALREADY` when
    * connected; and the connection errors (`EACCES` for TLS, `ECONNREFUSED`, `ETIMEDOUT`, ...), also reported as
-   * CONNECTION_FAILED.
+   * CONNECTION_FAILED; DPS failures (`ETIMEDOUT`, `EACCES`, `EIO`, `ECONNREFUSED`, ...), also reported as DPS_FAILED;
+   * `ECANCELED` when `disconnect()` is called during DPS.
    */
   async connect(): Promise<void> {
     const cfg = this.#requireInit();
@@ -173,37 +207,27 @@ export class AzureIotHub {
       this.#hubHost = await this.#resolveHub(cfg);
       session = this.#createSession(cfg);
     } catch (err) {
-      this.#state = 'INIT';
-      throw toAzureIotHubError(err, 'EINVAL');
+      throw this.#notConnected(err);
     }
-    this.#session = session;
-    this.#rids = new RequestIdGenerator();
-    this.#emit({ type: 'CONNECTING' });
-    try {
-      await session.connect();
-    } catch (err) {
-      // The session reported CONNECTION_FAILED through its event already.
-      if (this.#session === session) {
-        this.#session = undefined;
-        this.#state = 'INIT';
-      }
-      throw toAzureIotHubError(err, 'ECONNRESET');
-    }
+    await this.#openHub(session);
   }
 
   /**
    * Send DISCONNECT and close. DISCONNECTED follows. Pending requests reject with `ENOTCONN`; QoS 1 messages not yet
-   * acknowledged reject with `ENOTCONN` (the application decides whether to send them again).
+   * acknowledged reject with `ENOTCONN` (the application decides whether to send them again). During DPS it cancels
+   * the provisioning (DPS_FAILED with `ECANCELED`, then DISCONNECTED) and resolves once the client is back in INIT.
    * @throws AzureIotHubError `ENOENT` before init, `ENOTCONN` when not connected or connecting.
    */
   async disconnect(): Promise<void> {
     this.#requireInit();
+    if (this.#resolving !== undefined) return this.#cancelResolving(this.#resolving);
     const session = this.#session;
     if (session === undefined || (this.#state !== 'CONNECTED' && this.#state !== 'CONNECTING')) {
       throw new AzureIotHubError('ENOTCONN', `cannot disconnect while ${this.#state}`);
     }
     this.#state = 'DISCONNECTING';
     this.#stopSasTimer();
+    this.#fota?.abort(); // the application's disconnect ends a download (resumed at the next connect); a link loss does not
     await session.disconnect();
   }
 
@@ -305,13 +329,17 @@ export class AzureIotHub {
   }
 
   /**
-   * Forget the stored DPS assignment, so that the next `connect()` provisions again.
-   * @throws AzureIotHubError `ENOENT` before init, `EINVAL` when DPS is not configured.
+   * Forget the stored DPS assignment, so that the next `connect()` provisions again (`azure_iot_hub_dps_reset`). A
+   * connection that is up stays up.
+   * @throws AzureIotHubError `ENOENT` before init; `EINVAL` when DPS is not configured; `EINPROGRESS` while DPS runs;
+   * `EIO` when the store cannot be cleared.
    */
   async dpsReset(): Promise<void> {
-    const cfg = this.#requireInit();
-    if (cfg.dps === undefined) throw new AzureIotHubError('EINVAL', 'config.dps is not set: there is no DPS assignment to reset');
-    throw new AzureIotHubError('EINVAL', 'DPS is not available in this build');
+    this.#requireInit();
+    const dps = this.#dps;
+    if (dps === undefined) throw new AzureIotHubError('EINVAL', 'config.dps is not set: there is no DPS assignment to reset');
+    if (this.#resolving !== undefined) throw new AzureIotHubError('EINPROGRESS', 'DPS provisioning is in progress');
+    await dps.clear();
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -402,10 +430,142 @@ export class AzureIotHub {
     return s;
   }
 
-  /** The hub to connect to: the configured one (DPS lands in its own module). */
+  /**
+   * The hub to connect to: `config.hostname` without DPS. With DPS: the stored assignment when there is one for the
+   * configured id scope and registration id (no DPS traffic, as the C library), else a provisioning run (DPS_*
+   * events). Either way the device id becomes the assigned one.
+   */
   async #resolveHub(cfg: ResolvedConfig): Promise<string> {
-    if (cfg.hostname === undefined) throw new AzureIotHubError('EINVAL', 'config.hostname is required');
-    return cfg.hostname;
+    const dps = this.#dps;
+    if (dps === undefined) {
+      if (cfg.hostname === undefined) throw new AzureIotHubError('EINVAL', 'config.hostname is required');
+      return cfg.hostname;
+    }
+    const resolving = new AbortController();
+    this.#resolving = resolving;
+    try {
+      const stored = await dps.load();
+      throwIfCancelled(resolving.signal);
+      if (stored !== undefined) {
+        this.#useDeviceId(stored.deviceId);
+        this.#storedHubUnconfirmed = true;
+        return stored.assignedHub;
+      }
+      return await this.#provisionHub(dps, resolving.signal);
+    } finally {
+      if (this.#resolving === resolving) this.#resolving = undefined;
+    }
+  }
+
+  /** Provision with DPS (DPS_CONNECTING, DPS_REGISTERING, DPS_DONE), store the assignment, return the hub. */
+  async #provisionHub(dps: DpsProvisioner, signal: AbortSignal): Promise<string> {
+    this.#storedHubUnconfirmed = false;
+    const result = await dps.provision((evt) => this.#emit(evt), signal);
+    this.#useDeviceId(result.deviceId);
+    this.#emit({ type: 'DPS_DONE', data: { dps: result } });
+    try {
+      await dps.save(result, (this.#options.now ?? Date.now)());
+    } catch (err) {
+      // Not fatal: the device connects now and provisions again at the next start.
+      this.#emit({ type: 'ERROR', data: { err: toAzureIotHubError(err, 'EIO') } });
+    }
+    throwIfCancelled(signal);
+    return result.assignedHub;
+  }
+
+  #useDeviceId(deviceId: string): void {
+    const moduleId = this.#config!.moduleId;
+    this.#identity = moduleId === undefined ? { deviceId } : { deviceId, moduleId };
+  }
+
+  /**
+   * connect() (or the stale-hub re-provisioning) gave up before opening the hub connection: back to INIT, then
+   * DPS_FAILED when provisioning failed, and DISCONNECTED when disconnect() cancelled it. Returns the coded error.
+   */
+  #notConnected(err: unknown): AzureIotHubError {
+    const e = toAzureIotHubError(err, 'EINVAL');
+    this.#state = 'INIT';
+    if (this.#dps?.isFailure(e) === true) this.#emit({ type: 'DPS_FAILED', data: { err: e } });
+    const cancel = this.#dpsCancel;
+    if (cancel !== undefined) {
+      this.#dpsCancel = undefined;
+      this.#emit({ type: 'DISCONNECTED' });
+      cancel.resolve();
+    }
+    return e;
+  }
+
+  /** disconnect() while DPS runs: abort it; settles when the client is back in INIT (DPS_FAILED ECANCELED, DISCONNECTED). */
+  #cancelResolving(resolving: AbortController): Promise<void> {
+    if (this.#dpsCancel === undefined) {
+      let resolve: () => void = () => undefined;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.#dpsCancel = { promise, resolve };
+      this.#state = 'DISCONNECTING';
+      resolving.abort();
+    }
+    return this.#dpsCancel.promise;
+  }
+
+  /** Open the hub connection with `session`: CONNECTING, then TLS and CONNECT. */
+  async #openHub(session: MqttSession): Promise<void> {
+    this.#session = session;
+    this.#rids = new RequestIdGenerator();
+    this.#emit({ type: 'CONNECTING' });
+    try {
+      await session.connect();
+    } catch (err) {
+      // The session reported CONNECTION_FAILED through its event already.
+      if (this.#session === session) {
+        this.#session = undefined;
+        this.#state = 'INIT';
+      }
+      throw toAzureIotHubError(err, 'ECONNRESET');
+    }
+  }
+
+  /**
+   * The stale-hub rule: the hub of a stored DPS assignment refuses the device (CONNACK 4 or 5) before any CONNACK
+   * accepted it. Instead of failing for ever, the assignment is cleared and DPS runs once more, then the client
+   * connects to the hub DPS assigns. Events: CONNECTION_FAILED (the code), DPS_CONNECTING, DPS_REGISTERING, DPS_DONE,
+   * CONNECTING, CONNECTED, READY; the state stays CONNECTING throughout. A refusal by the newly assigned hub is final
+   * (CONNECTION_FAILED, back to INIT). Returns whether the rule applied.
+   */
+  #staleHub(session: MqttSession, err: AzureIotHubError): boolean {
+    const dps = this.#dps;
+    if (dps === undefined || !this.#storedHubUnconfirmed) return false;
+    if (err.code !== 'ECONNREFUSED' || (err.connack !== 4 && err.connack !== 5)) return false;
+    this.#storedHubUnconfirmed = false;
+    this.#session = undefined;
+    this.#stopSasTimer();
+    if (session.state !== 'idle') session.destroy(); // a policy that retries auth failures would retry the stale hub
+    const resolving = new AbortController();
+    this.#resolving = resolving;
+    this.#emit({ type: 'CONNECTION_FAILED', data: { err: err.connack } });
+    void this.#reprovision(dps, resolving);
+    return true;
+  }
+
+  async #reprovision(dps: DpsProvisioner, resolving: AbortController): Promise<void> {
+    let session: MqttSession;
+    try {
+      try {
+        await dps.clear();
+      } catch (err) {
+        this.#emit({ type: 'ERROR', data: { err: toAzureIotHubError(err, 'EIO') } });
+      }
+      throwIfCancelled(resolving.signal);
+      this.#hubHost = await this.#provisionHub(dps, resolving.signal);
+      session = this.#createSession(this.#config!);
+    } catch (err) {
+      this.#notConnected(err);
+      return;
+    } finally {
+      if (this.#resolving === resolving) this.#resolving = undefined;
+    }
+    await this.#openHub(session).catch(() => undefined); // reported as CONNECTION_FAILED
   }
 
   #createSession(cfg: ResolvedConfig): MqttSession {
@@ -433,7 +593,7 @@ export class AzureIotHub {
     if (cfg.address !== undefined) options.address = cfg.address;
     if (cfg.socket !== undefined) options.socket = cfg.socket;
     if (this.#options.random !== undefined) options.random = this.#options.random;
-    const sasKey = cfg.sasKey;
+    const sasKey = hubSasKey(cfg);
     if (sasKey !== undefined) {
       const identity = this.#identity;
       const now = this.#options.now ?? Date.now;
@@ -452,11 +612,13 @@ export class AzureIotHub {
     session.on('connected', (info) => {
       if (this.#session !== session) return;
       this.#state = 'CONNECTED';
+      this.#storedHubUnconfirmed = false; // the stored DPS assignment is good
       this.#startSasTimer(session);
       this.#emit({ type: 'CONNECTED', sessionPresent: info.sessionPresent });
     });
     session.on('connectionFailed', (err) => {
       if (this.#session !== session) return;
+      if (this.#staleHub(session, err)) return;
       if (session.state === 'idle') this.#ended(session);
       this.#emit({ type: 'CONNECTION_FAILED', data: { err: err.connack ?? err } });
     });
@@ -505,7 +667,10 @@ export class AzureIotHub {
           const rid = this.#rids.next(this.#twinRequests);
           session.publish(twinGetTopic(rid), '', { qos: 0 }).catch(() => undefined);
         }
-        if (this.#session === session && session.state === 'connected') this.#emit({ type: 'READY' });
+        if (this.#session === session && session.state === 'connected') {
+          this.#fota?.onReady(); // reports that waited for the link go out after the twin GET
+          this.#emit({ type: 'READY' });
+        }
       },
       () => undefined, // the connection ended before SUBACK: DISCONNECTED reports it
     );
@@ -536,7 +701,7 @@ export class AzureIotHub {
 
   #startSasTimer(session: MqttSession): void {
     const cfg = this.#config!;
-    if (cfg.sasKey === undefined) return;
+    if (hubSasKey(cfg) === undefined) return;
     this.#stopSasTimer();
     const ms = Math.floor(cfg.sasTokenTtlSeconds * 1000 * SAS_RENEW_AT);
     const timer = setTimeout(() => {
@@ -569,6 +734,7 @@ export class AzureIotHub {
         this.#emit({ type: 'DATA_RECEIVED', data: { msg: incoming.msg }, topic: incoming.topic });
         return;
       case 'twinDesired':
+        this.#fota?.onDesired(incoming.msg.payload as Uint8Array); // before the event, as C
         this.#emit({ type: 'TWIN_DESIRED_RECEIVED', data: { msg: incoming.msg }, topic: incoming.topic });
         return;
       case 'twinResponse':
@@ -586,6 +752,7 @@ export class AzureIotHub {
     const response: TwinResponse = { status, payload };
     if (incoming.version !== undefined) response.version = incoming.version;
     if (status === 200) {
+      this.#fota?.onTwin(payload); // before the event, as C
       this.#emit({ type: 'TWIN_RECEIVED', data: { msg: incoming.msg }, topic: incoming.topic });
     } else {
       const result: AzureIotHubResult = { rid, status, payload };
@@ -617,8 +784,8 @@ export class AzureIotHub {
     Promise.resolve(result).then(
       (res) => {
         if (this.#session !== session) return; // the connection that carried the request is gone
-        if (!isPlainObject(res) || !Number.isInteger(res.status)) {
-          void this.#answerMethod(method.rid, { status: 500, payload: { error: 'the method handler returned no { status }' } });
+        if (!isPlainObject(res) || !Number.isInteger(res.status) || res.status < -0x80000000 || res.status > 0x7fffffff) {
+          void this.#answerMethod(method.rid, { status: 500, payload: { error: 'the method handler returned no valid { status } (a 32-bit integer)' } });
           return;
         }
         void this.#answerMethod(method.rid, res);
@@ -631,8 +798,17 @@ export class AzureIotHub {
   }
 
   async #answerMethod(rid: string, res: MethodResponse): Promise<void> {
+    let status = res.status;
+    let payload: Uint8Array | string;
     try {
-      await this.methodRespond({ rid, status: res.status, payload: encodeResponsePayload(res.payload) });
+      payload = encodeResponsePayload(res.payload);
+    } catch (err) {
+      // A payload JSON cannot carry (BigInt, a cycle): answer 500 rather than leave the caller to time out.
+      status = 500;
+      payload = JSON.stringify({ error: `the method response is not JSON-serialisable: ${errorText(err)}` });
+    }
+    try {
+      await this.methodRespond({ rid, status, payload });
     } catch (err) {
       this.#emit({ type: 'ERROR', data: { err: toAzureIotHubError(err, 'EIO', `could not answer method request ${rid}`) } });
     }
@@ -702,6 +878,10 @@ export class AzureIotHub {
       });
     }
   }
+}
+
+function throwIfCancelled(signal: AbortSignal): void {
+  if (signal.aborted) throw new AzureIotHubError('ECANCELED', 'disconnect() was called while connecting');
 }
 
 function errorText(err: unknown): string {

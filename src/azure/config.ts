@@ -55,7 +55,7 @@ export interface ResolvedConfig extends AzureIotHubConfig {
 }
 
 function invalid(field: string, why: string): never {
-  throw new AzureIotHubError('EINVAL', `config.${field} ${why}`);
+  throw new AzureIotHubError('EINVAL', `${field === '' ? 'config' : `config.${field}`} ${why}`);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -184,6 +184,8 @@ function checkDps(v: unknown, deviceId: string, port: number): ResolvedDpsConfig
   ) {
     invalid('dps.store', 'must implement load(), save() and clear()');
   }
+  const storePath = optString(v, 'storePath', 'dps.storePath');
+  if (storePath !== undefined && store !== undefined) invalid('dps.storePath', 'and dps.store are both set: choose one');
   if (v['payload'] !== undefined) {
     try {
       JSON.stringify(v['payload']);
@@ -233,6 +235,15 @@ export function resolveConfig(config: unknown): ResolvedConfig {
   if (sasKey === undefined && !x509 && socket === undefined && dps?.symmetricKey === undefined) {
     invalid('credentials', 'need cert and key (X.509) or sasKey (symmetric key) to authenticate');
   }
+  if (dps !== undefined) {
+    // DPS attests the device with exactly one of the two; the hub then uses the same (or sasKey).
+    if (dps.symmetricKey !== undefined && x509) {
+      invalid('dps.symmetricKey', 'and credentials.cert are both set: choose symmetric-key or X.509 attestation');
+    }
+    if (dps.symmetricKey === undefined && !x509) {
+      invalid('dps', 'needs dps.symmetricKey or credentials.cert and key (X.509) to authenticate with DPS');
+    }
+  }
   const keepaliveSeconds = config['keepaliveSeconds'];
   if (
     keepaliveSeconds !== undefined &&
@@ -259,6 +270,11 @@ export function resolveConfig(config: unknown): ResolvedConfig {
     }
     if (fota['ca'] !== undefined) checkPem(fota['ca'], 'fota.ca', 'CERTIFICATE');
     optBool(fota, 'allowHttp', 'fota.allowHttp');
+    optBool(fota, 'resumeInterrupted', 'fota.resumeInterrupted');
+    optInt(fota, 'progressIntervalMs', 'fota.progressIntervalMs', 0, 3_600_000);
+    for (const cb of ['onProgress', 'onDebug']) {
+      if (fota[cb] !== undefined && typeof fota[cb] !== 'function') invalid(`fota.${cb}`, 'must be a function');
+    }
   }
   const { dps: _rawDps, ...rest } = config as unknown as AzureIotHubConfig;
   const resolved: ResolvedConfig = {

@@ -4,6 +4,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { AzureIotHubError } from '../errors.js';
+import type { FotaIgnoreReason } from './fota/state.js';
 
 /**
  * Event types, in the C library's order (`enum azure_iot_hub_evt_type`). Values equal their keys.
@@ -87,9 +88,14 @@ export interface AzureIotHubResult {
   payload?: Uint8Array | string;
 }
 
+/** What DPS assigned (the DPS_DONE event). */
 export interface AzureIotHubDpsResult {
+  /** The IoT Hub host name the device is assigned to. */
   assignedHub: string;
+  /** The device id on that hub (it may differ from the registration id): the hub connection uses it. */
   deviceId: string;
+  /** The custom allocation payload DPS returned (`registrationState.payload`), when any. Not stored. */
+  payload?: unknown;
 }
 
 export interface AzureIotHubFotaInfo {
@@ -155,10 +161,27 @@ export interface ReconnectPolicy {
   retryOnAuthFailure?: boolean;
 }
 
-/** Where DPS stores the assignment so the next start goes straight to the hub. */
+/**
+ * A DPS assignment as it is stored: the hub and device id DPS assigned, and the id scope and registration id it was
+ * assigned for (a stored assignment whose id scope or registration id differ from the config is ignored).
+ */
+export interface DpsAssignment {
+  idScope: string;
+  registrationId: string;
+  assignedHub: string;
+  deviceId: string;
+  /** When DPS assigned it (ISO 8601), for people reading the file. */
+  assignedAt?: string;
+}
+
+/**
+ * Where DPS stores the assignment so the next start goes straight to the hub (the C library keeps it in Zephyr
+ * settings). Default: a JSON file (`FileDpsStore`); `MemoryDpsStore` for tests. `load` resolves `undefined` when
+ * there is no usable assignment; a rejection of `load` counts as "none" (the device provisions again).
+ */
 export interface DpsStore {
-  load(): Promise<AzureIotHubDpsResult | undefined>;
-  save(result: AzureIotHubDpsResult): Promise<void>;
+  load(): Promise<DpsAssignment | undefined>;
+  save(assignment: DpsAssignment): Promise<void>;
   clear(): Promise<void>;
 }
 
@@ -174,8 +197,13 @@ export interface AzureIotHubDpsConfig {
   registrationId?: string;
   /** Custom JSON sent as `payload` in the registration request. */
   payload?: unknown;
-  /** Assignment store. Default: a JSON file; see the README. */
+  /** Assignment store. Default: a `FileDpsStore` at `storePath`. */
   store?: DpsStore;
+  /**
+   * Path of the default store's JSON file (not with `store`). Default `.azure-iot-hub/dps-{registrationId}.json`
+   * under the working directory at `init()` (a `:` in the id is written `%3A`).
+   */
+  storePath?: string;
   /** Symmetric key for DPS SAS (individual enrollment key, or a group key with `groupKey: true`). */
   symmetricKey?: string;
   /** `symmetricKey` is an enrollment group key: derive the device key with HMAC-SHA256(registrationId). */
@@ -209,8 +237,49 @@ export interface FirmwareSlot {
   finalize(info: { version: string; size: number; sha256: string }): Promise<void>;
 }
 
+/** A FOTA download progress notification ({@link AzureIotHubFotaConfig.onProgress}). */
+export interface AzureIotHubFotaProgress {
+  /** The job's `jobId`, when it has one. */
+  jobId?: string;
+  /** The job's `fwVersion`. */
+  version: string;
+  /** 0..100, rounded down; grows with every notification and ends at 100. */
+  percent: number;
+  /** Bytes in the slot. */
+  bytes: number;
+  /** Image size in bytes. */
+  total: number;
+}
+
+/**
+ * A FOTA debug message, published on the `node:diagnostics_channel` channel `azure-iot-hub:fota` and passed to
+ * {@link AzureIotHubFotaConfig.onDebug}. Never carries a SAS token: URLs are redacted (no query string).
+ */
+export type AzureIotHubFotaDebug =
+  /** A twin document started nothing (`busy`: a download is running and the document was not acted on). */
+  | { event: 'ignored'; reason: FotaIgnoreReason; jobId?: string; version?: string; error?: AzureIotHubError }
+  /** A download starts (`resume`: it continues the bytes already in the slot when they belong to this image). */
+  | { event: 'start'; jobId?: string; version: string; url: string; resume: boolean }
+  /** Download progress (as `onProgress`). */
+  | { event: 'progress'; jobId?: string; version: string; percent: number; bytes: number; total: number }
+  /** The image is complete and verified (FOTA_DONE follows). */
+  | { event: 'done'; jobId?: string; version: string; size: number; sha256: string; resumedFrom: number }
+  /** The download failed (FOTA_ERROR follows) or was cancelled by `disconnect()` (`error.code` `ECANCELED`). */
+  | { event: 'failed'; jobId?: string; version: string; error: AzureIotHubError }
+  /**
+   * A reported `firmware` patch: `queued` (waits for the link), `sent` (the hub answered 2xx), `retry` (failed, kept
+   * for the next attempt), `dropped` (the hub refused it for good, e.g. 400).
+   */
+  | { event: 'report'; phase: 'queued' | 'sent' | 'retry' | 'dropped'; status: string; error?: AzureIotHubError };
+
+/**
+ * FOTA (`azure_fota`) settings. Setting `fota` turns the feature on: the client reads `desired.firmware` from the
+ * full twin (at every READY) and from desired PATCHes, downloads the image into `storage`, reports
+ * `reported.firmware` and emits the FOTA_* events.
+ * @see https://developer.nordicsemi.com/nRF_Connect_SDK/doc/1.9.0/nrf/libraries/networking/azure_fota.html
+ */
 export interface AzureIotHubFotaConfig {
-  /** The running firmware version, reported as `currentFwVersion`. */
+  /** The running firmware version, reported as `currentFwVersion` (`AZURE_FOTA_APP_VERSION`). */
   currentVersion: string;
   /** Where the image goes. */
   storage: FirmwareSlot;
@@ -218,6 +287,18 @@ export interface AzureIotHubFotaConfig {
   ca?: string | string[];
   /** Honour `fwLocation.protocol: "http:"` (plain HTTP). Default false. */
   allowHttp?: boolean;
+  /**
+   * Resume a download interrupted by a restart or by `disconnect()` when the twin still reports that job as
+   * `downloading` (same `jobId` and `pendingFwVersion`): continue from the bytes the slot holds (only when the slot's
+   * image id matches) instead of reporting `error`. Default true. The C library reports `error` (set false for that).
+   */
+  resumeInterrupted?: boolean;
+  /** Download progress, throttled: at most once per `progressIntervalMs`, only when the percentage grows, and 100. */
+  onProgress?: (progress: AzureIotHubFotaProgress) => void;
+  /** Minimum interval between progress notifications, in ms (default 250). */
+  progressIntervalMs?: number;
+  /** Debug messages (also on the diagnostics channel `azure-iot-hub:fota`). Exceptions it throws are ignored. */
+  onDebug?: (message: AzureIotHubFotaDebug) => void;
 }
 
 /** Configuration: the C library's Kconfig options as fields. See the README's config table. */
