@@ -204,7 +204,8 @@ export class AzureIotHub {
     this.#state = 'CONNECTING';
     let session: MqttSession;
     try {
-      this.#hubHost = await this.#resolveHub(cfg);
+      // Without DPS nothing is awaited before the session exists, so a disconnect() in the same tick cancels it.
+      this.#hubHost = this.#dps === undefined ? configuredHub(cfg) : await this.#resolveHub(cfg);
       session = this.#createSession(cfg);
     } catch (err) {
       throw this.#notConnected(err);
@@ -437,10 +438,7 @@ export class AzureIotHub {
    */
   async #resolveHub(cfg: ResolvedConfig): Promise<string> {
     const dps = this.#dps;
-    if (dps === undefined) {
-      if (cfg.hostname === undefined) throw new AzureIotHubError('EINVAL', 'config.hostname is required');
-      return cfg.hostname;
-    }
+    if (dps === undefined) return configuredHub(cfg);
     const resolving = new AbortController();
     this.#resolving = resolving;
     try {
@@ -847,6 +845,10 @@ export class AzureIotHub {
     const given = bag?.find((p) => p.key === '$rid');
     if (given !== undefined && typeof given.value === 'string') {
       validateRequestId(given.value, 'propBag $rid');
+      // The response would settle the library's own request with that id.
+      if (this.#twinRequests.has(given.value)) {
+        throw new AzureIotHubError('EALREADY', `request id ${given.value} is in use by a pending twin request`);
+      }
       return given.value;
     }
     return this.#rids.next(this.#twinRequests);
@@ -882,6 +884,11 @@ export class AzureIotHub {
 
 function throwIfCancelled(signal: AbortSignal): void {
   if (signal.aborted) throw new AzureIotHubError('ECANCELED', 'disconnect() was called while connecting');
+}
+
+function configuredHub(cfg: ResolvedConfig): string {
+  if (cfg.hostname === undefined) throw new AzureIotHubError('EINVAL', 'config.hostname is required');
+  return cfg.hostname;
 }
 
 function errorText(err: unknown): string {

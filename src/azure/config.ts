@@ -58,6 +58,28 @@ function invalid(field: string, why: string): never {
   throw new AzureIotHubError('EINVAL', `${field === '' ? 'config' : `config.${field}`} ${why}`);
 }
 
+const CONFIG_KEYS = new Set([
+  'deviceId', 'moduleId', 'hostname', 'port', 'address', 'credentials', 'sasKey', 'sasTokenTtlSeconds', 'dps',
+  'keepaliveSeconds', 'cleanSession', 'autoInput', 'autoTwinRequest', 'maxPayloadBytes', 'reconnect', 'fota', 'socket',
+  'modelId', 'requestTimeoutMs',
+]);
+const DPS_KEYS = new Set([
+  'idScope', 'hostname', 'address', 'port', 'registrationId', 'payload', 'store', 'storePath', 'symmetricKey', 'groupKey',
+  'timeoutMs',
+]);
+const FOTA_KEYS = new Set([
+  'currentVersion', 'storage', 'ca', 'allowHttp', 'resumeInterrupted', 'onProgress', 'progressIntervalMs', 'onDebug',
+]);
+const CREDENTIAL_KEYS = new Set(['ca', 'cert', 'key', 'passphrase']);
+const RECONNECT_KEYS = new Set(['initialDelayMs', 'maxDelayMs', 'factor', 'maxAttempts', 'retryOnAuthFailure']);
+
+/** A misspelt option would otherwise be ignored silently (`keepAliveSeconds`, say): refuse it, naming it. */
+function checkKnownKeys(obj: Record<string, unknown>, known: ReadonlySet<string>, prefix: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!known.has(key)) invalid(`${prefix}${key}`, 'is not a known option');
+  }
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -115,6 +137,7 @@ function checkPem(v: unknown, field: string, marker: string): void {
 function checkCredentials(v: unknown): AzureIotHubCredentials | undefined {
   if (v === undefined) return undefined;
   if (!isObject(v)) invalid('credentials', 'must be an object { ca?, cert?, key?, passphrase? }');
+  checkKnownKeys(v, CREDENTIAL_KEYS, 'credentials.');
   if (v['ca'] !== undefined) checkPem(v['ca'], 'credentials.ca', 'CERTIFICATE');
   if (v['cert'] !== undefined) checkPem(v['cert'], 'credentials.cert', 'CERTIFICATE');
   if (v['key'] !== undefined) {
@@ -135,6 +158,7 @@ function checkReconnect(v: unknown): ResolvedConfig['reconnect'] {
   if (v === false) return false;
   if (v === undefined) return { ...DEFAULT_RECONNECT };
   if (!isObject(v)) invalid('reconnect', 'must be a policy object or false');
+  checkKnownKeys(v, RECONNECT_KEYS, 'reconnect.');
   const initialDelayMs = optInt(v, 'initialDelayMs', 'reconnect.initialDelayMs', 0, 86_400_000);
   const maxDelayMs = optInt(v, 'maxDelayMs', 'reconnect.maxDelayMs', 0, 86_400_000);
   const factor = v['factor'];
@@ -163,6 +187,7 @@ function checkReconnect(v: unknown): ResolvedConfig['reconnect'] {
 function checkDps(v: unknown, deviceId: string, port: number): ResolvedDpsConfig | undefined {
   if (v === undefined) return undefined;
   if (!isObject(v)) invalid('dps', 'must be an object { idScope, ... }');
+  checkKnownKeys(v, DPS_KEYS, 'dps.');
   const idScope = v['idScope'];
   if (idScope === undefined) invalid('dps.idScope', 'is required');
   validateIdScope(idScope, 'config.dps.idScope');
@@ -209,6 +234,7 @@ function checkDps(v: unknown, deviceId: string, port: number): ResolvedDpsConfig
  */
 export function resolveConfig(config: unknown): ResolvedConfig {
   if (!isObject(config)) invalid('', 'must be an object');
+  checkKnownKeys(config, CONFIG_KEYS, '');
   const deviceId = config['deviceId'];
   if (deviceId === undefined) invalid('deviceId', 'is required');
   validateDeviceId(deviceId, 'config.deviceId');
@@ -261,6 +287,7 @@ export function resolveConfig(config: unknown): ResolvedConfig {
   const fota = config['fota'];
   if (fota !== undefined) {
     if (!isObject(fota)) invalid('fota', 'must be an object { currentVersion, storage, ca?, allowHttp? }');
+    checkKnownKeys(fota, FOTA_KEYS, 'fota.');
     if (typeof fota['currentVersion'] !== 'string' || fota['currentVersion'].length === 0) {
       invalid('fota.currentVersion', 'must be a non-empty string');
     }

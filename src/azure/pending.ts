@@ -29,6 +29,9 @@ export class PendingRequests<T> {
 
   /** Wait for the response to `rid`, at most `timeoutMs`. */
   add(rid: string, timeoutMs: number): Promise<T> {
+    if (this.#entries.has(rid)) {
+      return Promise.reject(new AzureIotHubError('EALREADY', `${this.#what} ${rid} is pending already`));
+    }
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#entries.delete(rid);

@@ -34,3 +34,4 @@ export { DEFAULT_MAX_PACKET_SIZE, PacketDecoder, type PacketDecoderOptions } fro
 export { topicMatchesFilter, validateTopicFilter, validateTopicName } from './topic.js';
 export { MAX_STRING_BYTES, utf8Bytes } from './utf8.js';
 export { MAX_REMAINING_LENGTH } from './varint.js';
+export { POOL_MAX_BYTES, setLargeAllocator } from './alloc.js';

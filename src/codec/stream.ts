@@ -6,6 +6,7 @@
  * length the peer claims), so the cost is linear in bytes whatever the chunking and a hostile length cannot make
  * the decoder allocate. Memory handed out in a packet is never written again by the decoder.
  */
+import { allocate } from './alloc.js';
 import { MqttProtocolError } from './errors.js';
 import { checkFirstByte, decodeBody } from './decode.js';
 import type { Packet } from './types.js';
@@ -24,7 +25,10 @@ export interface PacketDecoderOptions {
 }
 
 const EMPTY = new Uint8Array(0);
-const MIN_GROW = 4096;
+// The assembly buffer of a split packet starts at min(packet size, 128 KiB): one allocation and one copy for every
+// packet up to 128 KiB (a 64 KiB payload with its headers fits), while a peer that announces a large packet and
+// sends nothing costs at most 128 KiB (and never more than maxPacketSize, checked first).
+const MIN_GROW = 128 * 1024;
 
 export class PacketDecoder {
   readonly maxPacketSize: number;
@@ -82,6 +86,10 @@ export class PacketDecoder {
    */
   push(chunk: Uint8Array, onPacket: (packet: Packet) => void): number {
     if (this.#failed !== null) throw this.#failed;
+    if (!(chunk instanceof Uint8Array)) throw new TypeError('PacketDecoder.push() needs a Uint8Array');
+    // A subclass such as Node's Buffer: decode a plain view, so payloads handed out are plain Uint8Arrays (as the
+    // contract says) and every subarray() is the native one, not Buffer's slower override.
+    if (chunk.constructor !== Uint8Array) chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     this.#callerThrew = false;
     try {
       const backlog = this.#backlog;
@@ -207,7 +215,7 @@ export class PacketDecoder {
   #ensureCapacity(need: number): void {
     if (need <= this.#body.length) return;
     const size = Math.min(this.#bodyLen, Math.max(need, this.#body.length * 2, MIN_GROW));
-    const grown = new Uint8Array(size);
+    const grown = allocate(size);
     if (this.#filled > 0) grown.set(this.#body.subarray(0, this.#filled));
     this.#body = grown;
   }

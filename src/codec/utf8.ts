@@ -11,9 +11,6 @@ const encoder = new TextEncoder();
 /** Largest string or binary field: a 2-byte length prefix (MQTT 3.1.1 section 1.5.3). */
 export const MAX_STRING_BYTES = 65535;
 
-const PLUS = 0x2b;
-const HASH = 0x23;
-
 /**
  * UTF-8 byte length of `s`. Throws on a lone surrogate (MQTT-1.5.3-1) or U+0000 (MQTT-1.5.3-2), which a JS string
  * can hold but an MQTT string cannot.
@@ -71,29 +68,20 @@ export function readUtf8(
   what: string,
   wildcardRule?: string,
 ): string {
-  let ascii = true;
-  let wild = false;
-  for (let i = start; i < end; i++) {
-    const b = buf[i]!;
-    if (b >= 0x80) {
-      ascii = false;
-    } else if (b === 0) {
-      fail('MQTT-1.5.3-2', `${what} contains U+0000`, i - base);
-    } else if (b === PLUS || b === HASH) {
-      wild = true;
-    }
-  }
-  if (wild && wildcardRule !== undefined) fail(wildcardRule, `${what} contains a wildcard (+ or #)`, start - base);
   const len = end - start;
-  if (ascii) {
-    if (len === 0) return '';
-    if (len <= 2048) {
-      return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[]);
-    }
-  }
+  if (len === 0) return '';
+  let s: string;
   try {
-    return decoder.decode(buf.subarray(start, end));
+    // fatal: ill-formed UTF-8, encoded surrogates (MQTT-1.5.3-1) and overlong forms are refused in native code.
+    // A plain Uint8Array view: Buffer#subarray is a slower JS override, and this view never escapes.
+    s = decoder.decode(new Uint8Array(buf.buffer, buf.byteOffset + start, len));
   } catch {
     return fail('MQTT-1.5.3-1', `${what} is not well-formed UTF-8`, start - base);
   }
+  // String#indexOf is vectorised; a JS loop over the bytes costs ~1.3 ns per byte.
+  if (s.indexOf('\0') !== -1) fail('MQTT-1.5.3-2', `${what} contains U+0000`, buf.indexOf(0, start) - base);
+  if (wildcardRule !== undefined && (s.indexOf('+') !== -1 || s.indexOf('#') !== -1)) {
+    fail(wildcardRule, `${what} contains a wildcard (+ or #)`, start - base);
+  }
+  return s;
 }

@@ -122,6 +122,10 @@ describe('resolveConfig: every bad field is EINVAL naming it', () => {
   const cases: [string, unknown, RegExp][] = [
     ['not an object', null, /^config must be an object/],
     ['an array', [], /^config must be an object/],
+    ['a misspelt option', { ...base, keepAliveSeconds: 30 }, /^config\.keepAliveSeconds is not a known option/],
+    ['a misspelt dps option', { ...base, dps: { idScope: '0ne1', registrationID: 'x' } }, /^config\.dps\.registrationID is not a known option/],
+    ['a misspelt credentials option', { ...base, credentials: { CA: PEM_CERT } }, /^config\.credentials\.CA is not a known option/],
+    ['a misspelt reconnect option', { ...base, reconnect: { maxDelay: 5 } }, /^config\.reconnect\.maxDelay is not a known option/],
     ['deviceId missing', { hostname: 'h', sasKey: SAS_KEY }, /^config\.deviceId is required/],
     ['deviceId empty', { ...base, deviceId: '' }, /^config\.deviceId must not be empty/],
     ['deviceId not a string', { ...base, deviceId: 7 }, /^config\.deviceId must be a string/],

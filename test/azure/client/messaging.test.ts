@@ -327,6 +327,16 @@ describe('twin', () => {
     expect(JSON.parse(text(bad.data.result.payload!))).toMatchObject({ errorCode: 400001 });
   });
 
+  it('send() refuses a caller $rid that a pending getTwin uses (EALREADY), and getTwin still gets its answer', async () => {
+    const d = device();
+    const { hub } = await connectedClient(configFor(emu, d));
+    const twin = hub.getTwin(); // the automatic GET used rid 1, so this one is rid 2
+    await expect(
+      hub.send({ topic: { type: 'TWIN_REQUEST', propBag: [{ key: '$rid', value: '2' }] }, payload: '' }),
+    ).rejects.toMatchObject({ code: 'EALREADY' });
+    expect(await twin).toEqual(emu.getTwin(d.deviceId));
+  });
+
   it('hub failures: getTwin 429 -> ENOBUFS, updateReported 500 -> EIO, each with the status and a TWIN_RESULT_FAIL', async () => {
     const d = device();
     const { hub, rec } = await connectedClient(configFor(emu, d));

@@ -11,6 +11,14 @@ afterEach(() => {
 });
 
 describe('PendingRequests', () => {
+  it('refuses a second request with a rid that is still pending (EALREADY), keeping the first', async () => {
+    const p = new PendingRequests<number>('twin request');
+    const first = p.add('7', 1000);
+    await expect(p.add('7', 1000)).rejects.toMatchObject({ code: 'EALREADY' });
+    expect(p.resolve('7', 1)).toBe(true);
+    await expect(first).resolves.toBe(1);
+  });
+
   it('resolves by rid once; later resolve/reject of that rid report false', async () => {
     const p = new PendingRequests<number>('twin request');
     const a = p.add('1', 1000);
