@@ -87,9 +87,6 @@ export class PacketDecoder {
   push(chunk: Uint8Array, onPacket: (packet: Packet) => void): number {
     if (this.#failed !== null) throw this.#failed;
     if (!(chunk instanceof Uint8Array)) throw new TypeError('PacketDecoder.push() needs a Uint8Array');
-    // A subclass such as Node's Buffer: decode a plain view, so payloads handed out are plain Uint8Arrays (as the
-    // contract says) and every subarray() is the native one, not Buffer's slower override.
-    if (chunk.constructor !== Uint8Array) chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     this.#callerThrew = false;
     try {
       const backlog = this.#backlog;
@@ -164,6 +161,10 @@ export class PacketDecoder {
         this.#filled = got;
         return count;
       }
+      // A subclass such as Node's Buffer: decode from a plain view, so payloads handed out are plain Uint8Arrays (as
+      // the contract says) and every subarray() is the native one, not Buffer's slower override. Made only here, so a
+      // chunk that completes no packet in place (a trickle) pays nothing for it.
+      if (chunk.constructor !== Uint8Array) chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       const packet = decodeBody(first, chunk, start, end, pos);
       pos = end;
       count++;
