@@ -3,6 +3,7 @@
  * `azure-iot-hub`: the package's command-line tool (`bin`). No dependencies: Node's standard library only.
  *
  * ```sh
+ * azure-iot-hub demo                          # the quick start (npm start): one device through every feature
  * azure-iot-hub emulator --out ./emu          # a local IoT Hub + DPS; prints credentials
  * azure-iot-hub device --emulator ./emu       # a device: send lines as telemetry, print what arrives
  * azure-iot-hub certs all --id dev1 --out ./certs
@@ -15,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
 import { certsCommand } from './certs.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliCommand } from './command.js';
+import { demoCommand } from './demo.js';
 import { deviceCommand } from './device.js';
 import { emulatorCommand } from './emulator.js';
 import { resolveIo, type CliIo } from './io.js';
@@ -26,11 +28,8 @@ export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './command.js';
 /** The program name, as installed by the package's `bin`. */
 export const PROGRAM = 'azure-iot-hub';
 
-/**
- * The commands, in the order the overview lists them. `demo` (what `npm start` runs) belongs first in this list;
- * it is added with the quick-start demo.
- */
-export const COMMANDS: readonly CliCommand[] = [emulatorCommand, deviceCommand, certsCommand];
+/** The commands, in the order the overview lists them; `demo` (what `npm start` runs) first. */
+export const COMMANDS: readonly CliCommand[] = [demoCommand, emulatorCommand, deviceCommand, certsCommand];
 
 /** The package version, from the package.json next to `src/` or `dist/` (both are two levels below it). */
 export function packageVersion(): string {
@@ -52,6 +51,7 @@ Options:
   --version    print the version
 
 Quick start:
+  ${PROGRAM} demo                         one device through every feature on a local emulator
   ${PROGRAM} emulator --out ./emu         then, in another terminal:
   ${PROGRAM} device --emulator ./emu --message hello
 `;

@@ -7,7 +7,8 @@
  *
  * Files are opened per operation (no handle stays open between calls), and operations run one at a time.
  */
-import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { FileHandle } from 'node:fs/promises';
 import { AzureIotHubError, toAzureIotHubError } from '../../errors.js';
 import type { FirmwareSlot } from '../types.js';
@@ -107,6 +108,7 @@ export class FileFirmwareSlot implements FirmwareSlot {
 
   erase(imageId?: string): Promise<void> {
     return this.serial('erase', async () => {
+      await mkdir(dirname(this.path), { recursive: true }); // a fresh device may not have the folder yet
       await rm(this.manifestPath, { force: true });
       const fh = await open(this.path, 'w');
       await fh.close();

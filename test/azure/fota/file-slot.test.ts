@@ -39,6 +39,15 @@ describe('FileFirmwareSlot', () => {
     expect(await slot.size()).toBe(0);
   });
 
+  it('erase creates the folder of the image when it does not exist yet', async () => {
+    const path = join(dir, 'new', 'nested', 'slot.bin');
+    const slot = new FileFirmwareSlot(path);
+    await slot.erase('img-2');
+    await slot.write(0, bytes(10));
+    expect(await slot.size()).toBe(10);
+    expect((await readFile(path)).length).toBe(10);
+  });
+
   it('writes at offsets; size counts contiguous bytes only; read returns what was written', async () => {
     const slot = new FileFirmwareSlot(join(dir, 'slot.bin'));
     await slot.erase();
