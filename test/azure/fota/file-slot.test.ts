@@ -132,7 +132,8 @@ describe('FileFirmwareSlot', () => {
     expect(() => new FileFirmwareSlot('')).toThrow(AzureIotHubError);
     const slot = new FileFirmwareSlot(join(dir, 'slot.bin'));
     await expect(slot.write(-1, bytes(1))).rejects.toMatchObject({ code: 'EINVAL' });
-    const broken = new FileFirmwareSlot(join(dir, 'no', 'such', 'dir', 'slot.bin'));
+    await writeFile(join(dir, 'a-file'), 'x'); // a file where a folder should be: the folder cannot be made
+    const broken = new FileFirmwareSlot(join(dir, 'a-file', 'dir', 'slot.bin'));
     const err = await broken.erase().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AzureIotHubError);
     expect((err as AzureIotHubError).code).toBe('EIO');
