@@ -2,7 +2,7 @@
  * Codec benchmarks: our MQTT 3.1.1 codec against mqtt-packet 9 (MQTT.js 5), mqtt-packet 6.10 (Microsoft's
  * azure-iot-device-mqtt) and an ideal framer, in one run. Writes `bench/RESULTS.md`.
  *
- *   npm run bench                      every group, rewrites bench/RESULTS.md
+ *   npm run bench                      every group, rewrites the codec section of bench/RESULTS.md
  *   BENCH_FILTER=decode npm run bench  only groups whose title matches the regular expression (prints the tables,
  *                                      leaves RESULTS.md alone)
  *   BENCH_MAX_TIME=3 BENCH_MIN_SAMPLES=20 npm run bench   longer sampling on a noisy machine
@@ -14,11 +14,11 @@
  * before measuring, both libraries' outputs are compared, so that every side does the same work.
  */
 import { fork } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SLOW_SAMPLING, allGroups, baselineNames } from './lib/groups.js';
 import { renderResults } from './lib/report.js';
+import { writeSection } from './lib/results-file.js';
 import type { Row } from './lib/report.js';
 import type { GroupResult } from './lib/run-group.js';
 import type { Measured, Sampling } from './lib/run.js';
@@ -71,7 +71,7 @@ const markdown = renderResults(rows, {
 });
 if (filter === undefined && process.env['BENCH_CODEC'] === undefined) {
   const file = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
-  await writeFile(file, markdown);
+  await writeSection(file, 'codec', markdown); // the e2e benchmark owns the other section
   console.log(`\nwrote ${file} (${seconds.toFixed(0)} s)`);
 } else {
   console.log(`\n${markdown}`);

@@ -17,6 +17,16 @@ export {
 } from './azure/fota/index.js';
 export { MQTT_CHANNELS } from './transport/index.js';
 export {
+  DEFAULT_OUTBOX_COMPACT_THRESHOLD_BYTES,
+  DEFAULT_OUTBOX_FSYNC_INTERVAL_MS,
+  FileOutboxStore,
+  MemoryOutboxStore,
+  OUTBOX_CHANNELS,
+  type FileOutboxStoreOptions,
+  type OutboxDiagnostic,
+  type OutboxFileSystem,
+} from './azure/outbox/index.js';
+export {
   defaultDpsStorePath,
   DPS_CHANNELS,
   FileDpsStore,

@@ -10,10 +10,13 @@
 import { AzureIotHubError, toAzureIotHubError } from '../errors.js';
 import type { PublishPacket } from '../codec/types.js';
 import { MqttSession, type MqttSessionOptions, type TransportTlsOptions } from '../transport/index.js';
+import { isPacketId } from '../transport/packet-ids.js';
 import { resolveConfig, type ResolvedConfig } from './config.js';
 import { DpsProvisioner, hubSasKey } from './dps/provisioner.js';
 import { FotaController, type FotaControllerOptions } from './fota/controller.js';
 import { classifyIncoming, type Incoming } from './incoming.js';
+import { FileOutboxStore } from './outbox/file-store.js';
+import { Outbox } from './outbox/outbox.js';
 import { hubClientId, hubUsername, type AzureIotHubIdentity } from './identity.js';
 import {
   CATCH_ALL_METHOD,
@@ -38,10 +41,14 @@ import {
   AzureIotHubTopicType,
   type AzureIotHubConfig,
   type AzureIotHubData,
+  type AzureIotHubDropped,
   type AzureIotHubEvt,
   type AzureIotHubEvtHandler,
+  type AzureIotHubOutboxInfo,
   type AzureIotHubPropBag,
   type AzureIotHubResult,
+  type OutboxFileConfig,
+  type OutboxStore,
 } from './types.js';
 import { validatePropertyKey, validatePropertyValue, validateRequestId } from './validate.js';
 
@@ -126,8 +133,23 @@ export class AzureIotHub {
   #dpsCancel: { promise: Promise<void>; resolve: () => void } | undefined;
   /** The hub connection uses a stored DPS assignment that no CONNACK has confirmed yet (the stale-hub rule). */
   #storedHubUnconfirmed = false;
+  /** The store-and-forward outbox (`config.queue.store`). */
+  #outbox: Outbox | undefined;
 
+  /** @throws AzureIotHubError `EINVAL` naming a bad option (a hook that is not a function, say). */
   constructor(options: AzureIotHubOptions = {}) {
+    // Checked now: a `random` that is not a function would otherwise throw from a timer or socket handler later.
+    const o: unknown = options;
+    if (typeof o !== 'object' || o === null) throw new AzureIotHubError('EINVAL', 'options must be an object');
+    for (const key of ['now', 'random'] as const) {
+      if (options[key] !== undefined && typeof options[key] !== 'function') {
+        throw new AzureIotHubError('EINVAL', `options.${key} must be a function`);
+      }
+    }
+    for (const key of ['session', 'fota'] as const) {
+      const v: unknown = options[key];
+      if (v !== undefined && (typeof v !== 'object' || v === null)) throw new AzureIotHubError('EINVAL', `options.${key} must be an object`);
+    }
     this.#options = options;
   }
 
@@ -146,18 +168,30 @@ export class AzureIotHub {
     return this.#identity.deviceId;
   }
 
+  /**
+   * The store-and-forward outbox (with `config.queue.store`; undefined otherwise): messages stored and not yet
+   * acknowledged (`size`, `bytes`), and how many the store held at `init()` (`recovered`, sent at the next
+   * `connect()`). A snapshot: read it again for fresh numbers.
+   */
+  get outbox(): AzureIotHubOutboxInfo | undefined {
+    const o = this.#outbox;
+    return o === undefined ? undefined : { size: o.size, bytes: o.bytes, recovered: o.recovered };
+  }
+
   // ------------------------------------------------------------------------------------------------------------
   // The C API
 
   /**
    * Initialise with `config` and the event `handler`. Exactly once.
+   * With `config.queue.store`, the store is opened (a file store is created when missing) and loaded here.
    * @throws AzureIotHubError `EALREADY` when initialised already; `EINVAL` for a bad config (naming the field) or a
-   * missing handler.
+   * missing handler; `EIO` (or `EINVAL` for a file that is not an outbox log) when the outbox store cannot be loaded.
    */
   init(config: AzureIotHubConfig, handler: AzureIotHubEvtHandler): void {
     if (this.#state !== 'IDLE') throw new AzureIotHubError('EALREADY', 'init() was called already');
     if (typeof handler !== 'function') throw new AzureIotHubError('EINVAL', 'handler must be a function');
     const cfg = resolveConfig(config);
+    this.#outbox = this.#createOutbox(cfg); // may throw: before anything else changes
     this.#config = cfg;
     this.#handler = handler;
     this.#identity = cfg.moduleId === undefined ? { deviceId: cfg.deviceId } : { deviceId: cfg.deviceId, moduleId: cfg.moduleId };
@@ -215,8 +249,10 @@ export class AzureIotHub {
 
   /**
    * Send DISCONNECT and close. DISCONNECTED follows. Pending requests reject with `ENOTCONN`; QoS 1 messages not yet
-   * acknowledged reject with `ENOTCONN` (the application decides whether to send them again). During DPS it cancels
-   * the provisioning (DPS_FAILED with `ECANCELED`, then DISCONNECTED) and resolves once the client is back in INIT.
+   * acknowledged reject with `ENOTCONN` (the application decides whether to send them again), except QoS 1 telemetry
+   * kept by `config.queue.store`: it stays in the outbox, its promise pending, and goes out at the next `connect()`.
+   * During DPS it cancels the provisioning (DPS_FAILED with `ECANCELED`, then DISCONNECTED) and resolves once the
+   * client is back in INIT.
    * @throws AzureIotHubError `ENOENT` before init, `ENOTCONN` when not connected or connecting.
    */
   async disconnect(): Promise<void> {
@@ -235,16 +271,23 @@ export class AzureIotHub {
   /**
    * Send a message: telemetry (`EVENT`, with its property bag), a reported-properties patch (`TWIN_REPORTED`) or a
    * twin request (`TWIN_REQUEST`). QoS 0 resolves when written; QoS 1 when PUBACK arrives (a PUBACK event follows).
-   * While the link is being re-established, messages wait in the bounded outgoing queue.
+   * While the link is being re-established, messages wait in the bounded outgoing queue (`config.queue`).
+   *
+   * With `config.queue.store`, QoS 1 telemetry (`EVENT`, without `retain`) is stored before `send()` returns and kept
+   * until its PUBACK, also across `disconnect()` and restarts; it is accepted while not connected too (it waits in
+   * the outbox and goes out, oldest first, after the next `connect()`).
    *
    * @throws AzureIotHubError `ENOENT` before init; `ENOTCONN` when not connected; `EMSGSIZE` for a payload over
-   * 256 KiB; `EINVAL` for a bad message (topic type, property, QoS, id); `ENOBUFS` when the queue is full; `EALREADY`
-   * when the given `messageId` is in flight.
+   * 256 KiB; `EINVAL` for a bad message (topic type, property, QoS, id); `ENOBUFS` when the queue is full (or, with
+   * `overflow: 'drop-oldest'`, when this message waited and was dropped for a newer one); `EALREADY` when the given
+   * `messageId` is in flight; `EIO` when the outbox store cannot store it.
    */
   async send(data: AzureIotHubData): Promise<void> {
     this.#requireInit();
     if (!isPlainObject(data) || !isPlainObject(data.topic)) throw new AzureIotHubError('EINVAL', 'data.topic is required');
-    const session = this.#requireSession();
+    // QoS 1 telemetry goes through the outbox when there is one: it is accepted while not connected too.
+    const stored = this.#outbox !== undefined && data.qos === 1 && data.retain !== true && data.topic.type === AzureIotHubTopicType.EVENT;
+    const session = stored ? undefined : this.#requireSession();
     const payload = data.payload ?? '';
     if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
       throw new AzureIotHubError('EINVAL', 'data.payload must be a string or a Uint8Array');
@@ -272,7 +315,45 @@ export class AzureIotHub {
     const options: { qos: 0 | 1; retain?: boolean; messageId?: number } = { qos };
     if (data.retain === true) options.retain = true;
     if (qos === 1 && data.messageId !== undefined) options.messageId = data.messageId;
+    if (session === undefined) return this.#sendStored(topic, payload, data.messageId);
     await session.publish(topic, payload, options);
+  }
+
+  /** QoS 1 telemetry through the outbox: stored now, handed to the session when there is one that takes publishes. */
+  #sendStored(topic: string, payload: Uint8Array | string, messageId: number | undefined): Promise<void> {
+    if (messageId !== undefined && !isPacketId(messageId)) throw new AzureIotHubError('EINVAL', 'data.messageId must be an integer 1..65535');
+    const properties = topic.slice(telemetryTopic(this.#identity).length);
+    const bytes = typeof payload === 'string' ? utf8.encode(payload) : payload;
+    const s = this.#session;
+    const live = s !== undefined && (this.#state === 'CONNECTED' || this.#state === 'CONNECTING') ? s : undefined;
+    return this.#outbox!.submit(live, properties, bytes, messageId);
+  }
+
+  #createOutbox(cfg: ResolvedConfig): Outbox | undefined {
+    const q = cfg.queue;
+    if (q?.store === undefined) return undefined;
+    const given = q.store;
+    const store: OutboxStore = isOutboxStore(given)
+      ? given
+      : new FileOutboxStore({
+          ...given,
+          onWarning: (message, error) => this.#emit({ type: 'ERROR', data: { err: new AzureIotHubError('EIO', message, { cause: error }) } }),
+        });
+    return new Outbox(store, { maxMessages: q.maxMessages, maxBytes: q.maxBytes, overflow: q.overflow }, {
+      topic: (properties) => telemetryTopic(this.#identity) + properties,
+      dropped: (dropped) => this.#emitDropped(dropped),
+      error: (err) => this.#emit({ type: 'ERROR', data: { err } }),
+    });
+  }
+
+  /** ERROR (`ENOBUFS`) for messages `overflow: 'drop-oldest'` dropped. */
+  #emitDropped(dropped: AzureIotHubDropped): void {
+    const ids = dropped.messageIds.length > 0 ? ` (packet ids ${dropped.messageIds.join(', ')})` : '';
+    const err = new AzureIotHubError(
+      'ENOBUFS',
+      `the outgoing queue is full: dropped the ${dropped.count} oldest waiting message(s), ${dropped.bytes} bytes${ids} (overflow: drop-oldest)`,
+    );
+    this.#emit({ type: 'ERROR', data: { err, dropped } });
   }
 
   /**
@@ -399,20 +480,26 @@ export class AzureIotHub {
    * route on the body); a string or bytes go as they are. QoS 1 by default: resolves on PUBACK.
    */
   async sendEvent(payload: unknown, properties?: EventProperties, options: SendEventOptions = {}): Promise<void> {
+    const opts: unknown = options ?? {};
+    if (typeof opts !== 'object') throw new AzureIotHubError('EINVAL', 'options must be an object { qos? }');
     let body: Uint8Array | string;
     const bag: AzureIotHubPropBag[] = toPropBag(properties);
     if (typeof payload === 'string' || payload instanceof Uint8Array) {
       body = payload;
     } else {
+      let json: string | undefined;
       try {
-        body = JSON.stringify(payload) ?? '';
+        json = JSON.stringify(payload);
       } catch (err) {
         throw new AzureIotHubError('EINVAL', 'payload is not JSON-serialisable', { cause: err });
       }
+      // undefined, a function or a symbol: JSON has no text for them (an empty body labelled JSON would be sent).
+      if (json === undefined) throw new AzureIotHubError('EINVAL', `payload is not JSON-serialisable (${typeof payload})`);
+      body = json;
       if (!bag.some((p) => p.key === '$.ct')) bag.push({ key: '$.ct', value: 'application/json' });
       if (!bag.some((p) => p.key === '$.ce')) bag.push({ key: '$.ce', value: 'utf-8' });
     }
-    await this.send({ topic: { type: AzureIotHubTopicType.EVENT, propBag: bag }, payload: body, qos: options.qos ?? 1 });
+    await this.send({ topic: { type: AzureIotHubTopicType.EVENT, propBag: bag }, payload: body, qos: (opts as SendEventOptions).qos ?? 1 });
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -513,7 +600,10 @@ export class AzureIotHub {
     this.#rids = new RequestIdGenerator();
     this.#emit({ type: 'CONNECTING' });
     try {
-      await session.connect();
+      const connecting = session.connect();
+      // Stored telemetry waiting for a connection goes into the new session's queue first, ahead of anything newer.
+      this.#outbox?.restore(session);
+      await connecting;
     } catch (err) {
       // The session reported CONNECTION_FAILED through its event already.
       if (this.#session === session) {
@@ -588,6 +678,11 @@ export class AzureIotHub {
       maxPayloadBytes: cfg.maxPayloadBytes,
       reconnect: cfg.reconnect === false ? false : { ...cfg.reconnect },
     };
+    if (cfg.queue !== undefined) {
+      options.maxQueued = cfg.queue.maxMessages;
+      options.maxQueuedBytes = cfg.queue.maxBytes;
+      options.queueOverflow = cfg.queue.overflow;
+    }
     if (cfg.address !== undefined) options.address = cfg.address;
     if (cfg.socket !== undefined) options.socket = cfg.socket;
     if (this.#options.random !== undefined) options.random = this.#options.random;
@@ -627,6 +722,11 @@ export class AzureIotHub {
     session.on('message', (packet) => {
       if (this.#session !== session) return;
       this.#onMessage(packet);
+    });
+    session.on('dropped', (publishes) => {
+      if (this.#session !== session) return;
+      const messageIds = publishes.filter((p) => p.qos === 1).map((p) => p.messageId);
+      this.#emitDropped({ count: publishes.length, bytes: publishes.reduce((n, p) => n + p.payloadBytes, 0), messageIds });
     });
     session.on('puback', (messageId) => {
       if (this.#session !== session) return;
@@ -843,6 +943,8 @@ export class AzureIotHub {
   /** `$rid` for a twin message sent with `send()`: the caller's (`$rid` in the property bag) or a new one. */
   #requestId(bag: readonly AzureIotHubPropBag[] | undefined): string {
     const given = bag?.find((p) => p.key === '$rid');
+    // A number (say) would otherwise be replaced silently by a generated id the caller does not know.
+    if (given !== undefined && given.value !== null && given.value !== undefined) validateRequestId(given.value, 'propBag $rid');
     if (given !== undefined && typeof given.value === 'string') {
       validateRequestId(given.value, 'propBag $rid');
       // The response would settle the library's own request with that id.
@@ -889,6 +991,10 @@ function throwIfCancelled(signal: AbortSignal): void {
 function configuredHub(cfg: ResolvedConfig): string {
   if (cfg.hostname === undefined) throw new AzureIotHubError('EINVAL', 'config.hostname is required');
   return cfg.hostname;
+}
+
+function isOutboxStore(store: OutboxStore | OutboxFileConfig): store is OutboxStore {
+  return typeof (store as Partial<OutboxStore>).load === 'function';
 }
 
 function errorText(err: unknown): string {

@@ -12,7 +12,16 @@ import {
   validateModuleId,
   validateRegistrationId,
 } from './validate.js';
-import type { AzureIotHubConfig, AzureIotHubCredentials, AzureIotHubDpsConfig, ReconnectPolicy } from './types.js';
+import type {
+  AzureIotHubConfig,
+  AzureIotHubCredentials,
+  AzureIotHubDpsConfig,
+  AzureIotHubQueueConfig,
+  OutboxFileConfig,
+  OutboxStore,
+  ReconnectPolicy,
+} from './types.js';
+import { DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_BYTES } from '../transport/outgoing.js';
 
 /** Azure's largest client keepalive: the hub closes idle links after 1.5 x keepalive, capped at 1767 s. */
 export const MAX_KEEPALIVE_SECONDS = 1177;
@@ -41,6 +50,17 @@ export interface ResolvedDpsConfig extends AzureIotHubDpsConfig {
   timeoutMs: number;
 }
 
+/** Largest `queue.maxMessages`: queued and in-flight QoS 1 messages need packet ids (65535), with room to spare. */
+export const MAX_QUEUE_MESSAGES = 32_768;
+
+/** `queue` with its defaults applied. */
+export interface ResolvedQueueConfig extends AzureIotHubQueueConfig {
+  maxMessages: number;
+  maxBytes: number;
+  overflow: 'reject' | 'drop-oldest';
+  store?: OutboxStore | OutboxFileConfig;
+}
+
 export interface ResolvedConfig extends AzureIotHubConfig {
   port: number;
   keepaliveSeconds: number;
@@ -52,6 +72,8 @@ export interface ResolvedConfig extends AzureIotHubConfig {
   sasTokenTtlSeconds: number;
   requestTimeoutMs: number;
   dps?: ResolvedDpsConfig;
+  /** Present when `config.queue` is set. */
+  queue?: ResolvedQueueConfig;
 }
 
 function invalid(field: string, why: string): never {
@@ -61,7 +83,7 @@ function invalid(field: string, why: string): never {
 const CONFIG_KEYS = new Set([
   'deviceId', 'moduleId', 'hostname', 'port', 'address', 'credentials', 'sasKey', 'sasTokenTtlSeconds', 'dps',
   'keepaliveSeconds', 'cleanSession', 'autoInput', 'autoTwinRequest', 'maxPayloadBytes', 'reconnect', 'fota', 'socket',
-  'modelId', 'requestTimeoutMs',
+  'modelId', 'requestTimeoutMs', 'queue',
 ]);
 const DPS_KEYS = new Set([
   'idScope', 'hostname', 'address', 'port', 'registrationId', 'payload', 'store', 'storePath', 'symmetricKey', 'groupKey',
@@ -72,6 +94,8 @@ const FOTA_KEYS = new Set([
 ]);
 const CREDENTIAL_KEYS = new Set(['ca', 'cert', 'key', 'passphrase']);
 const RECONNECT_KEYS = new Set(['initialDelayMs', 'maxDelayMs', 'factor', 'maxAttempts', 'retryOnAuthFailure']);
+const QUEUE_KEYS = new Set(['maxMessages', 'maxBytes', 'overflow', 'store']);
+const OUTBOX_FILE_KEYS = new Set(['path', 'fsync', 'fsyncIntervalMs']);
 
 /** A misspelt option would otherwise be ignored silently (`keepAliveSeconds`, say): refuse it, naming it. */
 function checkKnownKeys(obj: Record<string, unknown>, known: ReadonlySet<string>, prefix: string): void {
@@ -182,6 +206,42 @@ function checkReconnect(v: unknown): ResolvedConfig['reconnect'] {
   };
   if (policy.maxDelayMs < policy.initialDelayMs) invalid('reconnect.maxDelayMs', 'must be >= initialDelayMs');
   return policy;
+}
+
+function checkQueue(v: unknown): ResolvedQueueConfig | undefined {
+  if (v === undefined) return undefined;
+  if (!isObject(v)) invalid('queue', 'must be an object { maxMessages?, maxBytes?, overflow?, store? }');
+  checkKnownKeys(v, QUEUE_KEYS, 'queue.');
+  const overflow = v['overflow'] ?? 'reject';
+  if (overflow !== 'reject' && overflow !== 'drop-oldest') invalid('queue.overflow', "must be 'reject' or 'drop-oldest'");
+  const resolved: ResolvedQueueConfig = {
+    maxMessages: optInt(v, 'maxMessages', 'queue.maxMessages', 0, MAX_QUEUE_MESSAGES) ?? DEFAULT_MAX_QUEUED,
+    maxBytes: optInt(v, 'maxBytes', 'queue.maxBytes', 0, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_QUEUED_BYTES,
+    overflow,
+  };
+  const store = v['store'];
+  if (store === undefined) return resolved;
+  if (!isObject(store)) invalid('queue.store', 'must be an outbox store or { path, fsync?, fsyncIntervalMs? }');
+  if (typeof store['load'] === 'function' || typeof store['append'] === 'function' || typeof store['ack'] === 'function') {
+    if (!['load', 'append', 'ack'].every((m) => typeof store[m] === 'function')) {
+      invalid('queue.store', 'must implement load(), append() and ack()');
+    }
+    resolved.store = store as unknown as OutboxStore;
+    return resolved;
+  }
+  checkKnownKeys(store, OUTBOX_FILE_KEYS, 'queue.store.');
+  const path = optString(store, 'path', 'queue.store.path');
+  if (path === undefined) invalid('queue.store.path', 'is required (or pass a store implementing load(), append() and ack())');
+  const fsync = store['fsync'];
+  if (fsync !== undefined && fsync !== 'always' && fsync !== 'batch' && fsync !== 'never') {
+    invalid('queue.store.fsync', "must be 'always', 'batch' or 'never'");
+  }
+  const file: OutboxFileConfig = { path };
+  if (fsync !== undefined) file.fsync = fsync;
+  const interval = optInt(store, 'fsyncIntervalMs', 'queue.store.fsyncIntervalMs', 1, 3_600_000);
+  if (interval !== undefined) file.fsyncIntervalMs = interval;
+  resolved.store = file;
+  return resolved;
 }
 
 function checkDps(v: unknown, deviceId: string, port: number): ResolvedDpsConfig | undefined {
@@ -303,7 +363,7 @@ export function resolveConfig(config: unknown): ResolvedConfig {
       if (fota[cb] !== undefined && typeof fota[cb] !== 'function') invalid(`fota.${cb}`, 'must be a function');
     }
   }
-  const { dps: _rawDps, ...rest } = config as unknown as AzureIotHubConfig;
+  const { dps: _rawDps, queue: _rawQueue, ...rest } = config as unknown as AzureIotHubConfig;
   const resolved: ResolvedConfig = {
     ...rest,
     deviceId,
@@ -318,5 +378,7 @@ export function resolveConfig(config: unknown): ResolvedConfig {
     requestTimeoutMs: optInt(config, 'requestTimeoutMs', 'requestTimeoutMs', 1, 86_400_000) ?? DEFAULT_REQUEST_TIMEOUT_MS,
   };
   if (dps !== undefined) resolved.dps = dps;
+  const queue = checkQueue(config['queue']);
+  if (queue !== undefined) resolved.queue = queue;
   return resolved;
 }

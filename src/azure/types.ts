@@ -129,7 +129,24 @@ export type AzureIotHubEvt =
   | { type: 'FOTA_ERASE_PENDING'; data: { fota: AzureIotHubFotaInfo } }
   | { type: 'FOTA_ERASE_DONE'; data: { fota: AzureIotHubFotaInfo } }
   | { type: 'FOTA_ERROR'; data: { fota: AzureIotHubFotaInfo } }
-  | { type: 'ERROR'; data: { err: AzureIotHubError } };
+  | { type: 'ERROR'; data: { err: AzureIotHubError; dropped?: AzureIotHubDropped } };
+
+/**
+ * Messages dropped from the full outgoing queue by `queue.overflow: 'drop-oldest'`: the ERROR event (`err.code`
+ * `ENOBUFS`) carries it as `data.dropped`, once per send that dropped something. Each dropped message's `send()`
+ * promise (if it has one: not for messages recovered from a store) rejects with `ENOBUFS` too.
+ */
+export interface AzureIotHubDropped {
+  /** Messages dropped. */
+  count: number;
+  /** Their payload bytes. */
+  bytes: number;
+  /**
+   * MQTT packet ids of the dropped QoS 1 messages that had one (a message is given one when it is handed to a
+   * connection; those waiting in the outbox while not connected have none yet).
+   */
+  messageIds: number[];
+}
 
 export type AzureIotHubEvtHandler = (evt: AzureIotHubEvt) => void;
 
@@ -301,6 +318,89 @@ export interface AzureIotHubFotaConfig {
   onDebug?: (message: AzureIotHubFotaDebug) => void;
 }
 
+/** A telemetry message kept by an {@link OutboxStore}. */
+export interface OutboxMessage {
+  /** Given by the store's `append`: a positive safe integer, increasing in append order. */
+  id: number;
+  /** The encoded property bag: what follows `messages/events/` in the telemetry topic (`''` when there is none). */
+  properties: string;
+  payload: Uint8Array;
+}
+
+/**
+ * Where the outbox keeps QoS 1 telemetry until the hub acknowledges it (`queue.store`). `FileOutboxStore` keeps it
+ * in an append-only file across restarts; `MemoryOutboxStore` keeps it across disconnections only.
+ *
+ * Synchronous on purpose: `send()` stores a message before it returns, so a message `send()` accepted is in the
+ * store even if the process dies the next instant, and stored messages keep the order of the `send()` calls without
+ * any locking. A method that throws makes the operation fail: `append` fails that `send()` (`EIO`), `ack` is reported
+ * as an ERROR event (the message may then be sent again after a restart: at least once).
+ */
+export interface OutboxStore {
+  /** The messages stored and not acknowledged, oldest first. Called once, by `init()`. */
+  load(): OutboxMessage[];
+  /** Store a message; return its id. */
+  append(properties: string, payload: Uint8Array): number;
+  /** The message with this id was acknowledged by the hub (or dropped): never return it from `load` again. */
+  ack(id: number): void;
+  /** Release the store's resources (the client never calls it). */
+  close?(): void;
+}
+
+/**
+ * When the file store forces its writes to the disk (`fsync`). Every record is written to the file (the operating
+ * system's cache) before `send()` returns, so it survives a crash of the process in any case; the policy decides
+ * what a crash of the operating system or a power cut can take: `always` fsyncs each message before `send()`
+ * returns (nothing accepted is lost; slowest), `batch` at most every `fsyncIntervalMs` (default; the last interval
+ * can be lost), `never` leaves it to the operating system.
+ */
+export type OutboxFsyncPolicy = 'always' | 'batch' | 'never';
+
+/** The file store by path: the client opens a `FileOutboxStore` with these options at `init()`. */
+export interface OutboxFileConfig {
+  /** The log file (created with its folder when missing). One client per file. */
+  path: string;
+  /** Default `batch`. */
+  fsync?: OutboxFsyncPolicy;
+  /** With `fsync: 'batch'`: the longest time a record waits for its fsync, in ms (default 1000). */
+  fsyncIntervalMs?: number;
+}
+
+/**
+ * The outgoing queue: its bounds, what happens when it is full, and the optional store-and-forward outbox.
+ *
+ * Without `store`, the bounds apply to messages waiting to be sent (queued while the link is being re-established or
+ * the in-flight window is full); messages in flight (sent, awaiting PUBACK, at most 32) are held besides. With
+ * `store`, QoS 1 telemetry (`EVENT`) is also kept in the store until its PUBACK: it survives `disconnect()`, a final
+ * connection failure and (with a file store) a restart, and is sent again, oldest first and ahead of newer messages,
+ * at the next `connect()`; while not connected, `send()` accepts such messages into the store (counted against the
+ * same bounds) instead of failing with `ENOTCONN`.
+ */
+export interface AzureIotHubQueueConfig {
+  /** Messages waiting to be sent at most (default 8192; 0..32768). */
+  maxMessages?: number;
+  /** Payload bytes of the messages waiting to be sent at most (default 32 MiB). */
+  maxBytes?: number;
+  /**
+   * When a message does not fit: `reject` (default) fails its `send()` with `ENOBUFS`; `drop-oldest` drops the oldest
+   * waiting messages (never one in flight) until it fits: their promises reject with `ENOBUFS` and an ERROR event
+   * (`ENOBUFS`, `data.dropped`) says how many. Nothing is ever dropped silently.
+   */
+  overflow?: 'reject' | 'drop-oldest';
+  /** Keep QoS 1 telemetry until acknowledged: a store, or a file store by path. Default: none. */
+  store?: OutboxStore | OutboxFileConfig;
+}
+
+/** `hub.outbox`: the store-and-forward outbox at a glance (when `queue.store` is configured). */
+export interface AzureIotHubOutboxInfo {
+  /** Telemetry messages stored and not acknowledged yet (waiting, queued or in flight). */
+  size: number;
+  /** Their payload bytes. */
+  bytes: number;
+  /** Messages the store held at `init()` (from an earlier run): they are sent at the next `connect()`. */
+  recovered: number;
+}
+
 /** Configuration: the C library's Kconfig options as fields. See the README's config table. */
 export interface AzureIotHubConfig {
   /** Device ID: the MQTT client ID and (by default) the DPS registration ID. */
@@ -338,4 +438,6 @@ export interface AzureIotHubConfig {
   modelId?: string;
   /** Timeout for twin, method-response and other requests in ms (default 30000). */
   requestTimeoutMs?: number;
+  /** Outgoing queue bounds, overflow policy and the store-and-forward outbox (see {@link AzureIotHubQueueConfig}). */
+  queue?: AzureIotHubQueueConfig;
 }

@@ -61,8 +61,17 @@ export function payloadText(payload: Uint8Array | string, maxChars = MAX_PAYLOAD
   }
   if (text.length === 0) return '(empty)';
   const json = tryParseJson(text);
-  const shown = escapeControls(json === undefined ? text : JSON.stringify(json.value));
+  const shown = escapeControls(json === undefined ? text : compactJson(json.value, text));
   if (shown.length <= maxChars) return shown;
   const size = typeof payload === 'string' ? new TextEncoder().encode(payload).length : payload.length;
   return `${shown.slice(0, maxChars)}… (${size} bytes)`;
+}
+
+/** `value` as compact JSON, or `text` as it came when that fails (JSON nested deeper than the call stack allows). */
+function compactJson(value: unknown, text: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return text;
+  }
 }

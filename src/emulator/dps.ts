@@ -22,7 +22,7 @@ import {
 import type { FaultState } from './faults.js';
 import { IDLE_TIMEOUT_SECONDS, MAX_KEEPALIVE_SECONDS } from './hub.js';
 import type { ConnectionHandler, MqttConnection } from './mqtt-server.js';
-import { parsePropertyBag, topicParameters } from './property-bag.js';
+import { parsePropertyBag, rawTopicParameter, topicParameters } from './property-bag.js';
 import type { Registry } from './registry.js';
 import { deriveDeviceKey, parseSasToken, verifySasToken, type SasToken } from './sas.js';
 import type { EmulatorEventMap } from './types.js';
@@ -369,7 +369,7 @@ export class DpsService implements ConnectionHandler {
     const poll = p.topic.startsWith('$dps/registrations/GET/iotdps-get-operationstatus/?');
     if (!register && !poll) return this.#violation(conn, `PUBLISH to a topic the device may not use: ${p.topic}`);
     const params = topicParameters(p.topic);
-    const rid = params.get('$rid');
+    const rid = rawTopicParameter(p.topic, '$rid'); // echoed as received: request ids are opaque
     if (rid === undefined || rid === null || rid.length === 0) return this.#violation(conn, `request without $rid: ${p.topic}`);
     if (p.qos === 1 && p.messageId !== undefined && !this.#o.faults.takeWithheldPuback(st.registrationId)) {
       conn.send({ type: 'puback', messageId: p.messageId });

@@ -105,7 +105,7 @@ export interface EmulatorOptions {
   c2dQueueLimit?: number;
   /** Telemetry messages kept (default 10 000). */
   telemetryLimit?: number;
-  /** Packet log entries kept per client (default 10 000). */
+  /** Packet log entries kept per client (default 10 000). 0 turns the log and `packet` events off (load tests). */
   packetLogLimit?: number;
   /** Close connections that send no CONNECT within this time, ms (default 30 000). */
   connectTimeoutMs?: number;

@@ -13,7 +13,7 @@ import { c2dTopic, type C2dMessage } from './c2d.js';
 import type { FaultState } from './faults.js';
 import { methodError, type MethodInvocations, type MethodResult } from './methods.js';
 import type { ConnectionHandler, MqttConnection } from './mqtt-server.js';
-import { parsePropertyBag, topicParameters } from './property-bag.js';
+import { parsePropertyBag, rawTopicParameter, topicParameters } from './property-bag.js';
 import type { DeviceState, Registry } from './registry.js';
 import { parseSasToken, resourceCovers, verifySasToken } from './sas.js';
 import type { TelemetryStore } from './telemetry-store.js';
@@ -393,8 +393,9 @@ export class HubService implements ConnectionHandler {
     const properties: Record<string, string | null> = {};
     const systemProperties: Record<string, string> = {};
     for (const e of parsePropertyBag(bag)) {
+      // Own data properties: an assignment to `__proto__` would replace the prototype and lose the property.
       if (e.key.startsWith('$.')) systemProperties[e.key] = e.value ?? '';
-      else properties[e.key] = e.value;
+      else Object.defineProperty(properties, e.key, { value: e.value, enumerable: true, writable: true, configurable: true });
     }
     Object.assign(properties, extra);
     const receivedAt = Date.now();
@@ -429,7 +430,7 @@ export class HubService implements ConnectionHandler {
     const path = (q === -1 ? rest : rest.slice(0, q)).replace(/\/$/, '');
     const kind = path === 'GET' ? 'get' : path === 'PATCH/properties/reported' ? 'patch-reported' : undefined;
     if (kind === undefined) return this.#violation(conn, `PUBLISH to a topic the device may not use: ${p.topic}`);
-    const rid = topicParameters(p.topic).get('$rid');
+    const rid = rawTopicParameter(p.topic, '$rid');
     if (rid === undefined || rid === null || rid.length === 0) {
       return this.#violation(conn, `twin request without $rid: ${p.topic}`);
     }
@@ -460,7 +461,7 @@ export class HubService implements ConnectionHandler {
     const rest = p.topic.slice('$iothub/methods/res/'.length);
     const m = /^(\d{1,9})\/?\?/.exec(rest);
     if (m === null) return this.#violation(conn, `malformed method response topic: ${p.topic}`);
-    const rid = topicParameters(p.topic).get('$rid');
+    const rid = rawTopicParameter(p.topic, '$rid');
     if (rid === undefined || rid === null || rid.length === 0) {
       return this.#violation(conn, `method response without $rid: ${p.topic}`);
     }

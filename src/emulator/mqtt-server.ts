@@ -95,9 +95,11 @@ export class MqttConnection {
   send(packet: Packet): void {
     if (this.closed) return;
     const chunks = encodeChunks(packet);
-    let size = 0;
-    for (const c of chunks) size += c.length;
-    this.#logOut({ type: packet.type, size, ...describePacket(packet) });
+    if (this.#listener.logging) {
+      let size = 0;
+      for (const c of chunks) size += c.length;
+      this.#logOut({ type: packet.type, size, ...describePacket(packet) });
+    }
     if (this.suppress) return;
     this.#write(chunks);
   }
@@ -105,7 +107,7 @@ export class MqttConnection {
   /** Write bytes as they are (fault injection); logged as `raw`. */
   sendRaw(bytes: Uint8Array): void {
     if (this.closed) return;
-    this.#logOut({ type: 'raw', size: bytes.length });
+    if (this.#listener.logging) this.#logOut({ type: 'raw', size: bytes.length });
     this.#write([bytes]);
   }
 
@@ -124,6 +126,8 @@ export class MqttConnection {
   close(reason: string): void {
     if (this.closed) return;
     this.closeReason ||= reason;
+    // Answers already sent for this chunk (held by the cork in #onData) go out first, as they would uncorked.
+    while (this.socket.writableCorked > 0) this.socket.uncork();
     this.socket.destroy();
   }
 
@@ -184,13 +188,15 @@ export class MqttConnection {
     if (this.closed) return;
     if (this.#timer !== undefined && this.accepted) this.#timer.refresh();
     const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+    // Answers to the packets of one chunk (a burst of PUBACKs) leave in one write, not one syscall each.
+    this.socket.cork();
     try {
       this.#decoder.push(bytes, (packet) => {
         if (this.closed) return;
         if (packet.type === 'connect' && this.clientId === undefined && packet.clientId.length > 0) {
           this.clientId = packet.clientId;
         }
-        if (this.clientId !== undefined) {
+        if (this.clientId !== undefined && this.#listener.logging) {
           this.#listener.logEntry({
             at: Date.now(),
             clientId: this.clientId,
@@ -210,6 +216,8 @@ export class MqttConnection {
         this.closeAfterFlush(`protocol error: ${err.message}`);
       } else if (err instanceof MqttProtocolError) this.close(`protocol error: ${err.message}`);
       else this.close(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.socket.uncork();
     }
   }
 
@@ -298,6 +306,11 @@ export class MqttListener {
   /** Replace the CAs that client certificates are verified against (new connections only). */
   setTrustedCas(ca: string[]): void {
     this.#server.setSecureContext({ cert: this.#cert, key: this.#key, ca, minVersion: 'TLSv1.2' });
+  }
+
+  /** Whether packets are logged (a packet log limit of 0 turns logging off). */
+  get logging(): boolean {
+    return this.#log.limit > 0;
   }
 
   /** @internal */

@@ -67,3 +67,18 @@ export function topicParameters(topic: string): Map<string, string | null> {
   for (const e of parsePropertyBag(topic.slice(q + 1))) if (!params.has(e.key)) params.set(e.key, e.value);
   return params;
 }
+
+/**
+ * The value of `key` in a request topic's query (after the first `?`) exactly as received, not percent-decoded:
+ * request ids (`$rid`) are opaque and are echoed byte for byte, as Azure's SDKs expect. `null` for a bare `key`,
+ * `undefined` when absent.
+ */
+export function rawTopicParameter(topic: string, key: string): string | null | undefined {
+  const q = topic.indexOf('?');
+  if (q === -1) return undefined;
+  for (const part of topic.slice(q + 1).split('&')) {
+    const eq = part.indexOf('=');
+    if (decodeBagComponent(eq === -1 ? part : part.slice(0, eq)) === key) return eq === -1 ? null : part.slice(eq + 1);
+  }
+  return undefined;
+}

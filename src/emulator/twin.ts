@@ -25,17 +25,24 @@ export function mergePatch(target: JsonObject, patch: JsonObject): void {
     if (value === null) {
       delete target[key];
     } else if (isJsonObject(value)) {
-      const current = target[key];
+      // Own properties only: `target.__proto__` would be Object.prototype, and merging into it pollutes every object.
+      const current = Object.hasOwn(target, key) ? target[key] : undefined;
       if (isJsonObject(current)) mergePatch(current, value);
       else {
         const fresh: JsonObject = {};
         mergePatch(fresh, value);
-        target[key] = fresh;
+        setOwn(target, key, fresh);
       }
     } else {
-      target[key] = structuredClone(value);
+      setOwn(target, key, structuredClone(value));
     }
   }
+}
+
+/** `obj[key] = value` as an own data property, even for `__proto__` (an assignment would replace the prototype). */
+function setOwn(obj: JsonObject, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
 }
 
 /** One device's twin. Versions start at 1, as on a freshly created IoT Hub device. */

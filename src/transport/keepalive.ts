@@ -4,11 +4,23 @@
  * a PINGREQ (section 3.1.2.10: "If a Client does not receive a PINGRESP Packet within a reasonable amount of time
  * after it has sent a PINGREQ, it SHOULD close the Network Connection").
  *
+ * A connection that keeps sending never pings under that rule alone, so a dead path back from the server (a half-open
+ * link, a server that stopped answering) would go unnoticed for as long as the device sends. With the automatic
+ * timer, the client therefore also pings when nothing at all has been received for {@link RECEIVE_SILENCE_PERIODS}
+ * keepalive periods (Eclipse Paho pings when either direction has been idle for one period); the deadline after that
+ * PINGREQ then declares the connection dead. `timeLeft()` (the manual mode's guide) keeps the send-based rule.
+ *
  * One timer per connection, `unref`'d, re-armed with `refresh()` when the next wait has the same length as the last.
  * Traffic only updates timestamps: nothing is scheduled per packet. All time comes from an injectable {@link Clock}.
  *
  * @see http://docs.oasis-open.org/mqtt/mqtt/v3.1.1/os/mqtt-v3.1.1-os.html#_Toc398718030
  */
+
+/**
+ * With the automatic timer, a PINGREQ is also sent when nothing has been received for this many keepalive periods,
+ * even while the client keeps sending (see the file comment).
+ */
+export const RECEIVE_SILENCE_PERIODS = 2;
 
 /** A timer handle as Node (and fake-timer libraries) return it. */
 export interface TimerHandle {
@@ -54,6 +66,7 @@ export class Keepalive {
   #auto = false;
   #running = false;
   #lastSent = 0;
+  #lastReceived = 0;
   #pingSentAt = -1; // -1: no PINGREQ waiting for an answer
   #timer: TimerHandle | null = null;
   #timerMs = -1;
@@ -75,6 +88,7 @@ export class Keepalive {
     this.#auto = auto;
     this.#running = true;
     this.#lastSent = this.#clock.now();
+    this.#lastReceived = this.#lastSent;
     this.#pingSentAt = -1;
     if (auto && this.periodMs > 0) this.#arm(this.periodMs);
   }
@@ -97,6 +111,7 @@ export class Keepalive {
   /** Bytes arrived: any packet proves the connection alive, like a PINGRESP. */
   received(): void {
     this.#pingSentAt = -1;
+    if (this.#auto) this.#lastReceived = this.#clock.now();
   }
 
   /** A PINGREQ was written at `now`. The deadline runs from the first PINGREQ not answered yet. */
@@ -147,8 +162,14 @@ export class Keepalive {
       this.#host.keepaliveDead();
       return;
     }
-    if (now - this.#lastSent >= this.periodMs) this.#host.keepalivePing();
+    if (now - this.#lastSent >= this.periodMs || this.#silentUntil() <= now) this.#host.keepalivePing();
     if (!this.#running) return; // the host may have closed the connection
-    this.#arm(this.timeLeft(this.#clock.now()));
+    const later = this.#clock.now();
+    this.#arm(Math.min(this.timeLeft(later), Math.max(0, this.#silentUntil() - later)));
+  }
+
+  /** When the receive-silence rule asks for a PINGREQ (never while one is unanswered: its deadline rules then). */
+  #silentUntil(): number {
+    return this.#pingSentAt >= 0 ? Infinity : this.#lastReceived + this.periodMs * RECEIVE_SILENCE_PERIODS;
   }
 }

@@ -30,6 +30,7 @@ import {
   PUBLISH_OVERHEAD_BYTES,
   resolveSessionOptions,
   type ConnectedInfo,
+  type DroppedPublish,
   type MqttSessionEvents,
   type MqttSessionOptions,
   type MqttSessionState,
@@ -292,8 +293,9 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
    * The payload is not copied: do not change it before the promise settles. A string is sent as UTF-8.
    *
    * Rejects with `EINVAL` (bad QoS, topic or id; with the MQTT `rule`), `EALREADY` (the given `messageId` is in use),
-   * `ENOBUFS` (the queue is full), `EMSGSIZE` (too large for MQTT), `ENOTCONN` (idle or disconnecting, or the session
-   * was closed before the PUBACK).
+   * `ENOBUFS` (the queue is full under `queueOverflow: 'reject'`; or, under `drop-oldest`, this publish waited in the
+   * queue and was dropped to make room for a newer one), `EMSGSIZE` (too large for MQTT), `ENOTCONN` (idle or
+   * disconnecting, or the session was closed before the PUBACK).
    */
   publish(topic: string, payload: Uint8Array | string, options?: PublishOptions): Promise<void> {
     const qos = options?.qos ?? 0;
@@ -332,17 +334,52 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
       return Promise.reject(invalid(err, 'PUBLISH'));
     }
     const out = this.#out;
-    const now =
-      state === 'connected' && !this.#holdQueue && !this.#writer.blocked && out.queue.length === 0 && (qos === 0 || out.windowOpen);
-    if (!now && !out.hasRoom(bytes.length)) {
-      if (qos === 1) this.#ids.release(id);
-      return rejected('ENOBUFS', `the outgoing queue is full (${out.maxQueued} publishes, ${out.maxQueuedBytes} bytes)`);
+    const now = this.#sendsNow(qos);
+    let dropped: OutgoingPublish[] | undefined;
+    if (!now && options?.bypassQueueLimit !== true && !out.hasRoom(bytes.length)) {
+      if (this.#o.queueOverflow === 'drop-oldest') dropped = out.dropOldestFor(bytes.length);
+      if (dropped === undefined) {
+        if (qos === 1) this.#ids.release(id);
+        return rejected('ENOBUFS', `the outgoing queue is full (${out.maxQueued} publishes, ${out.maxQueuedBytes} bytes)`);
+      }
     }
-    return new Promise<void>((resolve, reject) => {
+    const promise = new Promise<void>((resolve, reject) => {
       const p = new OutgoingPublish(topic, bytes, qos, id, header, resolve, reject);
       if (now) this.#sendPublish(p);
       else out.enqueue(p);
     });
+    if (dropped !== undefined && dropped.length > 0) this.#dropped(dropped);
+    return promise;
+  }
+
+  /**
+   * Whether `publish()` would take a publish of `payloadBytes` payload bytes at QoS `qos` now, rather than refuse it
+   * with `ENOTCONN` (idle or disconnecting) or `ENOBUFS` (the queue is full and `queueOverflow` is `reject`, or the
+   * publish is larger than the whole queue). With `drop-oldest`, taking it may drop older queued publishes.
+   */
+  canPublish(payloadBytes: number, qos: 0 | 1 = 1): boolean {
+    const state = this.#state;
+    if (state === 'idle' || state === 'disconnecting') return false;
+    const out = this.#out;
+    if (this.#sendsNow(qos) || out.hasRoom(payloadBytes)) return true;
+    return this.#o.queueOverflow === 'drop-oldest' && out.fitsAlone(payloadBytes);
+  }
+
+  /** Whether a publish made now goes straight to the writer (rather than waiting in the queue). */
+  #sendsNow(qos: 0 | 1): boolean {
+    const out = this.#out;
+    return this.#state === 'connected' && !this.#holdQueue && !this.#writer.blocked && out.queue.length === 0 && (qos === 0 || out.windowOpen);
+  }
+
+  /** Queued publishes removed by `drop-oldest`: free their ids, reject them, then tell listeners. */
+  #dropped(publishes: OutgoingPublish[]): void {
+    const info: DroppedPublish[] = [];
+    for (const p of publishes) {
+      if (p.qos === 1) this.#ids.release(p.messageId);
+      info.push({ topic: p.topic, qos: p.qos, messageId: p.messageId, payloadBytes: p.payload.length });
+      p.reject(new AzureIotHubError('ENOBUFS', 'dropped from the full outgoing queue to make room for a newer publish (queueOverflow: drop-oldest)'));
+    }
+    this.#emit('dropped', info);
   }
 
   /**
@@ -557,6 +594,13 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
       // TLS 1.3 delivers the server's verdict on the client certificate after the handshake has completed, so a
       // rejected certificate can show up as a close or reset before CONNACK rather than as a handshake failure.
       err = new AzureIotHubError('EACCES', 'the server closed the TLS connection before CONNACK (a rejected client certificate looks like this)', {
+        cause: err,
+      });
+    } else if (wasConnected && err.code === 'EACCES') {
+      // The credentials were accepted on this very connection (CONNACK 0): a TLS failure now (a corrupted record, the
+      // peer's bad_record_mac alert) is a broken link, not a refused certificate, and is retried like one.
+      const tlsCode = (err.cause as { code?: unknown } | undefined)?.code;
+      err = new AzureIotHubError('ECONNRESET', `the TLS connection failed after it was established (${typeof tlsCode === 'string' ? tlsCode : 'TLS error'})`, {
         cause: err,
       });
     }

@@ -5,7 +5,7 @@ import type { PublishPacket, Will } from '../codec/types.js';
 import { AzureIotHubError } from '../errors.js';
 import { resolveReconnectOptions, type ReconnectOptions } from './backoff.js';
 import { systemClock, type Clock } from './keepalive.js';
-import { DEFAULT_IN_FLIGHT_WINDOW, DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_BYTES } from './outgoing.js';
+import { DEFAULT_IN_FLIGHT_WINDOW, DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUED_BYTES, type QueueOverflow } from './outgoing.js';
 import { MAX_PACKET_ID } from './packet-ids.js';
 import { resolveSocketOptions, type ResolvedSocketOptions, type SocketOptions } from './socket.js';
 
@@ -58,6 +58,21 @@ export interface PublishOptions {
   retain?: boolean;
   /** QoS 1 only: the packet identifier to use (1..65535). Default: allocated. One still in use is refused (`EALREADY`). */
   messageId?: number;
+  /**
+   * Queue this publish even when the queue is full (the bounds still apply to later publishes, and `drop-oldest` may
+   * drop it later). For messages admitted earlier and carried over from elsewhere, such as a store-and-forward outbox
+   * handing its backlog to a new session. Default false.
+   */
+  bypassQueueLimit?: boolean;
+}
+
+/** A queued publish removed by `queueOverflow: 'drop-oldest'` (the `dropped` event). Its promise rejects with `ENOBUFS`. */
+export interface DroppedPublish {
+  topic: string;
+  qos: 0 | 1;
+  /** Its packet identifier (QoS 1), 0 for QoS 0. */
+  messageId: number;
+  payloadBytes: number;
 }
 
 /** Options of `MqttSession`. Where and how to connect (`host`, `port`, `address`, `tls`, `socket`): {@link SocketOptions}. */
@@ -93,6 +108,13 @@ export interface MqttSessionOptions extends SocketOptions {
   maxQueued?: number;
   /** Payload bytes waiting to be sent at most; beyond it `publish()` rejects with `ENOBUFS`. Default 32 MiB. */
   maxQueuedBytes?: number;
+  /**
+   * What a full queue does with one more publish: `reject` (default) refuses it with `ENOBUFS`; `drop-oldest` drops
+   * the oldest queued publishes (never one in flight) until it fits: each dropped one rejects with `ENOBUFS` and a
+   * `dropped` event lists them. A publish larger than `maxQueuedBytes` (or any, with `maxQueued: 0`) is refused
+   * either way.
+   */
+  queueOverflow?: QueueOverflow;
   /**
    * Largest incoming PUBLISH payload. A packet that cannot fit (`maxPayloadBytes` + {@link PUBLISH_OVERHEAD_BYTES})
    * is refused from its fixed header, before any of it is buffered; a larger payload closes the connection with
@@ -135,6 +157,11 @@ export type MqttSessionEvents = {
   /** A PUBACK for a publish of this session (its promise is resolved). */
   puback: [messageId: number];
   /**
+   * `queueOverflow: 'drop-oldest'` removed these queued publishes (oldest first) to make room for a newer one; each
+   * one's promise rejects with `ENOBUFS`. Emitted once per `publish()` that dropped something, after it was queued.
+   */
+  dropped: [publishes: DroppedPublish[]];
+  /**
    * A connection that had been accepted ended (`error` says why), or the application closed the session
    * (`disconnect()`, `destroy()`; `reconnectNow()`) in any state but idle, with `error` undefined. `reconnecting`
    * follows when the session will retry; read `state` to know.
@@ -165,6 +192,7 @@ export interface SessionSettings {
   inFlightWindow: number;
   maxQueued: number;
   maxQueuedBytes: number;
+  queueOverflow: QueueOverflow;
   maxPayloadBytes: number;
   reconnect: Required<ReconnectOptions> | false;
   clock: Clock;
@@ -210,10 +238,11 @@ export function resolveSessionOptions(o: MqttSessionOptions): SessionSettings {
     inFlightWindow,
     maxQueued,
     maxQueuedBytes: int('maxQueuedBytes', o.maxQueuedBytes, DEFAULT_MAX_QUEUED_BYTES, 0, Number.MAX_SAFE_INTEGER),
+    queueOverflow: overflow(o.queueOverflow),
     maxPayloadBytes: int('maxPayloadBytes', o.maxPayloadBytes, DEFAULT_MAX_PAYLOAD_BYTES, 0, 268_435_455),
     reconnect: o.reconnect === false ? false : resolveReconnectOptions(o.reconnect ?? {}),
-    clock: o.clock ?? systemClock,
-    random: o.random ?? Math.random,
+    clock: clockOption(o.clock),
+    random: functionOption('random', o.random) ?? Math.random,
   };
 }
 
@@ -221,6 +250,28 @@ function int(name: string, value: number | undefined, fallback: number, min: num
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new AzureIotHubError('EINVAL', `${name} must be an integer ${min}..${max}`);
+  }
+  return value;
+}
+
+function overflow(value: QueueOverflow | undefined): QueueOverflow {
+  if (value === undefined) return 'reject';
+  if (value !== 'reject' && value !== 'drop-oldest') throw new AzureIotHubError('EINVAL', "queueOverflow must be 'reject' or 'drop-oldest'");
+  return value;
+}
+
+// Checked here rather than failing later: a bad `random` would throw from a socket event handler at the first
+// reconnection, where nothing can catch it.
+function functionOption<F>(name: string, value: F | undefined): F | undefined {
+  if (value !== undefined && typeof value !== 'function') throw new AzureIotHubError('EINVAL', `${name} must be a function`);
+  return value;
+}
+
+function clockOption(value: Clock | undefined): Clock {
+  if (value === undefined) return systemClock;
+  const c = value as unknown as Record<string, unknown> | null;
+  if (typeof c !== 'object' || c === null || ['now', 'setTimeout', 'clearTimeout'].some((k) => typeof c[k] !== 'function')) {
+    throw new AzureIotHubError('EINVAL', 'clock must have now(), setTimeout() and clearTimeout()');
   }
   return value;
 }

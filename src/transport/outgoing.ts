@@ -14,6 +14,13 @@ export const DEFAULT_MAX_QUEUED = 8192;
 /** Default bound on payload bytes of publishes waiting to be sent (32 MiB). */
 export const DEFAULT_MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 
+/**
+ * What a full queue does with one more publish: `reject` refuses it with `ENOBUFS` (the default); `drop-oldest`
+ * removes the oldest publishes waiting to be sent (never one in flight) until it fits, and rejects each of them with
+ * `ENOBUFS`.
+ */
+export type QueueOverflow = 'reject' | 'drop-oldest';
+
 /** One publish the application asked for, from `publish()` until its promise settles. */
 export class OutgoingPublish {
   readonly topic: string;
@@ -129,6 +136,28 @@ export class Outgoing {
   /** Whether a publish of `bytes` payload bytes fits in the queue. */
   hasRoom(bytes: number): boolean {
     return this.queue.length < this.maxQueued && this.#queuedBytes + bytes <= this.maxQueuedBytes;
+  }
+
+  /** Whether a publish of `bytes` payload bytes fits in the queue once everything queued is gone. */
+  fitsAlone(bytes: number): boolean {
+    return this.maxQueued > 0 && bytes <= this.maxQueuedBytes;
+  }
+
+  /**
+   * Remove the oldest queued publishes until one of `bytes` payload bytes fits, and return them, oldest first.
+   * Returns undefined, removing nothing, when it cannot fit even in an empty queue. In-flight publishes are not in the
+   * queue, so they are never taken.
+   */
+  dropOldestFor(bytes: number): OutgoingPublish[] | undefined {
+    if (!this.fitsAlone(bytes)) return undefined;
+    const dropped: OutgoingPublish[] = [];
+    while (!this.hasRoom(bytes)) {
+      const p = this.queue.shift();
+      if (p === undefined) break;
+      this.#queuedBytes -= p.payload.length;
+      dropped.push(p);
+    }
+    return dropped;
   }
 
   enqueue(p: OutgoingPublish): void {

@@ -10,9 +10,12 @@ import { AzureIotHubError } from '../errors.js';
 /** The largest packet identifier (16 bits). */
 export const MAX_PACKET_ID = 65535;
 
-/** Allocator of packet identifiers 1..65535, shared by PUBLISH, SUBSCRIBE and UNSUBSCRIBE of one session. */
+/**
+ * Allocator of packet identifiers 1..65535, shared by PUBLISH, SUBSCRIBE and UNSUBSCRIBE of one session. Ids in use
+ * are kept as a bitmap (8 KiB per session: one byte per id would cost 64 KiB for every idle connection).
+ */
 export class PacketIdAllocator {
-  readonly #used = new Uint8Array(MAX_PACKET_ID + 1);
+  readonly #used = new Uint32Array((MAX_PACKET_ID + 1) >>> 5);
   #last = 0;
   #count = 0;
 
@@ -23,7 +26,7 @@ export class PacketIdAllocator {
 
   /** Whether `id` is in use. */
   has(id: number): boolean {
-    return this.#used[id] === 1;
+    return isPacketId(id) && (this.#used[id >>> 5]! & (1 << (id & 31))) !== 0;
   }
 
   /**
@@ -38,25 +41,25 @@ export class PacketIdAllocator {
     let id = this.#last;
     do {
       id = id === MAX_PACKET_ID ? 1 : id + 1;
-    } while (used[id] === 1);
-    used[id] = 1;
+    } while ((used[id >>> 5]! & (1 << (id & 31))) !== 0);
+    used[id >>> 5]! |= 1 << (id & 31);
     this.#last = id;
     this.#count++;
     return id;
   }
 
-  /** Mark a caller-chosen id in use. Returns false (and changes nothing) when it already is. */
+  /** Mark a caller-chosen id in use. Returns false (and changes nothing) when it already is, or is no packet id. */
   reserve(id: number): boolean {
-    if (this.#used[id] === 1) return false;
-    this.#used[id] = 1;
+    if (!isPacketId(id) || this.has(id)) return false;
+    this.#used[id >>> 5]! |= 1 << (id & 31);
     this.#count++;
     return true;
   }
 
   /** Free `id` (no-op when it is not in use). */
   release(id: number): void {
-    if (this.#used[id] === 1) {
-      this.#used[id] = 0;
+    if (this.has(id)) {
+      this.#used[id >>> 5]! &= ~(1 << (id & 31));
       this.#count--;
     }
   }

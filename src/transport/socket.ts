@@ -7,6 +7,7 @@
  *
  * @see https://learn.microsoft.com/azure/iot-hub/iot-hub-tls-support
  */
+import { createHash } from 'node:crypto';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -213,14 +214,7 @@ export class SocketOpener {
     const verify = t.dangerouslyDisableServerCertificateVerification !== true;
     if (this.#context === undefined) {
       try {
-        this.#context = createSecureContext({
-          ...(t.ca !== undefined ? { ca: t.ca } : {}),
-          ...(t.cert !== undefined ? { cert: t.cert } : {}),
-          ...(t.key !== undefined ? { key: t.key } : {}),
-          ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
-          minVersion: (t.minVersion ?? 'TLSv1.2') as SecureVersion,
-          ...(t.maxVersion !== undefined ? { maxVersion: t.maxVersion as SecureVersion } : {}),
-        });
+        this.#context = sharedSecureContext(t);
       } catch (err) {
         // The OpenSSL message names the failing step, never the key; still, keep it out of our message.
         throw new AzureIotHubError('EINVAL', 'tls: the CA, certificate or key could not be loaded (check the PEM and passphrase)', {
@@ -242,6 +236,37 @@ export class SocketOpener {
     if (name !== undefined && isIP(name) === 0) options.servername = name;
     return options;
   }
+}
+
+/**
+ * Secure contexts of the sessions alive, by a SHA-256 of their TLS settings: sessions with the same CA, certificate
+ * and key (a gateway's thousand SAS devices trusting one CA) share one context instead of parsing the PEM again and
+ * holding ~12 KiB each. Held weakly, so a context goes with its last session; the key is a digest, so no PEM (and no
+ * private key) is kept by the cache itself.
+ */
+const secureContexts = new Map<string, WeakRef<SecureContext>>();
+const secureContextGone = new FinalizationRegistry<string>((key) => {
+  if (secureContexts.get(key)?.deref() === undefined) secureContexts.delete(key);
+});
+
+function sharedSecureContext(t: TransportTlsOptions): SecureContext {
+  const minVersion = (t.minVersion ?? 'TLSv1.2') as SecureVersion;
+  const key = createHash('sha256')
+    .update(JSON.stringify([t.ca ?? null, t.cert ?? null, t.key ?? null, t.passphrase ?? null, minVersion, t.maxVersion ?? null]))
+    .digest('base64');
+  const cached = secureContexts.get(key)?.deref();
+  if (cached !== undefined) return cached;
+  const context = createSecureContext({
+    ...(t.ca !== undefined ? { ca: t.ca } : {}),
+    ...(t.cert !== undefined ? { cert: t.cert } : {}),
+    ...(t.key !== undefined ? { key: t.key } : {}),
+    ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
+    minVersion,
+    ...(t.maxVersion !== undefined ? { maxVersion: t.maxVersion as SecureVersion } : {}),
+  });
+  secureContexts.set(key, new WeakRef(context));
+  secureContextGone.register(context, key);
+  return context;
 }
 
 // Node's certificate verification failures (OpenSSL X509_V_ERR_* names) and host name mismatch.

@@ -331,9 +331,29 @@ export function firmwareReportJson(input: FirmwareReportInput): string {
 export function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return patch;
   const result: Record<string, unknown> = isObject(target) ? { ...target } : {};
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete result[key];
-    else result[key] = applyMergePatch(result[key], value);
+  // An explicit stack, not recursion: the hub decides how deep a PATCH is, and 40 000 levels (well within 256 KiB)
+  // would overflow the call stack.
+  const work: Array<[Record<string, unknown>, Record<string, unknown>]> = [[result, patch]];
+  for (let item = work.pop(); item !== undefined; item = work.pop()) {
+    const [out, p] = item;
+    for (const [key, value] of Object.entries(p)) {
+      if (value === null) {
+        delete out[key];
+      } else if (isObject(value)) {
+        const prev = Object.hasOwn(out, key) ? out[key] : undefined;
+        const child: Record<string, unknown> = isObject(prev) ? { ...prev } : {};
+        setOwn(out, key, child);
+        work.push([child, value]);
+      } else {
+        setOwn(out, key, value);
+      }
+    }
   }
   return result;
+}
+
+/** `obj[key] = value` as an own data property, even for `__proto__` (a plain assignment would replace the prototype). */
+function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
 }
