@@ -26,6 +26,7 @@ import {
   type MethodResponse,
 } from './methods.js';
 import { PendingRequests } from './pending.js';
+import { encodePropertyBag } from './property-bag.js';
 import { hubSasToken, sasExpiry } from './sas.js';
 import { errorCodeForStatus } from './status.js';
 import {
@@ -119,6 +120,8 @@ export class AzureIotHub {
   #handler: AzureIotHubEvtHandler | undefined;
   #session: MqttSession | undefined;
   #identity: AzureIotHubIdentity = { deviceId: '' };
+  #telemetryBaseFor: AzureIotHubIdentity | undefined;
+  #telemetryBaseTopic = '';
   #hubHost = '';
   #rids = new RequestIdGenerator();
   readonly #twinRequests = new PendingRequests<TwinResponse>('twin request');
@@ -301,7 +304,7 @@ export class AzureIotHub {
     let topic: string;
     switch (data.topic.type) {
       case AzureIotHubTopicType.EVENT:
-        topic = telemetryTopic(this.#identity, this.#checkBag(data.topic.propBag));
+        topic = this.#telemetryBase() + encodePropertyBag(this.#checkBag(data.topic.propBag));
         break;
       case AzureIotHubTopicType.TWIN_REPORTED:
         topic = twinReportedTopic(this.#requestId(data.topic.propBag));
@@ -556,6 +559,16 @@ export class AzureIotHub {
     }
     throwIfCancelled(signal);
     return result.assignedHub;
+  }
+
+  /** `devices/{id}/messages/events/` of the current identity, validated and built once per identity (not per message). */
+  #telemetryBase(): string {
+    const identity = this.#identity;
+    if (this.#telemetryBaseFor !== identity) {
+      this.#telemetryBaseTopic = telemetryTopic(identity);
+      this.#telemetryBaseFor = identity;
+    }
+    return this.#telemetryBaseTopic;
   }
 
   #useDeviceId(deviceId: string): void {
@@ -1013,5 +1026,13 @@ function toPropBag(properties: EventProperties | undefined): AzureIotHubPropBag[
   if (properties === undefined) return [];
   if (Array.isArray(properties)) return [...(properties as readonly AzureIotHubPropBag[])];
   if (!isPlainObject(properties)) throw new AzureIotHubError('EINVAL', 'properties must be an object or a property bag');
-  return Object.entries(properties as Record<string, string | null>).map(([key, value]) => ({ key, value }));
+  // Object.keys and one loop: on the telemetry hot path, Object.entries().map() allocated an array per property.
+  const record = properties as Record<string, string | null>;
+  const keys = Object.keys(record);
+  const bag: AzureIotHubPropBag[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    bag.push({ key, value: record[key] as string | null });
+  }
+  return bag;
 }
