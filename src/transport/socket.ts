@@ -249,7 +249,11 @@ const secureContextGone = new FinalizationRegistry<string>((key) => {
   if (secureContexts.get(key)?.deref() === undefined) secureContexts.delete(key);
 });
 
-function sharedSecureContext(t: TransportTlsOptions): SecureContext {
+/**
+ * The secure context for `t`: the one already in use by another session with the same settings, or a new one.
+ * @internal exported for tests.
+ */
+export function sharedSecureContext(t: TransportTlsOptions): SecureContext {
   const minVersion = (t.minVersion ?? 'TLSv1.2') as SecureVersion;
   const key = createHash('sha256')
     .update(JSON.stringify([t.ca ?? null, t.cert ?? null, t.key ?? null, t.passphrase ?? null, minVersion, t.maxVersion ?? null]))

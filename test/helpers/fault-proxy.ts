@@ -47,6 +47,8 @@ export class FaultProxy {
   port = 0;
   /** Connections cut by `cutAfter` or `resetAll()`. */
   cuts = 0;
+  /** Connections accepted so far (the next link's `index`). */
+  #accepted = 0;
 
   private constructor(
     readonly targetHost: string,
@@ -69,7 +71,7 @@ export class FaultProxy {
     client.pause();
     const upstream = connect({ host: this.targetHost, port: this.targetPort });
     upstream.setNoDelay(true);
-    const link: Link = { index: this.links.length, client, upstream, closed: false };
+    const link: Link = { index: this.#accepted++, client, upstream, closed: false };
     this.links.push(link);
     const kill = (): void => this.#reset(link);
     client.on('error', kill);
@@ -156,6 +158,14 @@ export class FaultProxy {
         this.#reset(l);
       }
     }
+  }
+
+  /**
+   * Drop closed connections from `links`, for long runs (a soak) where keeping every connection ever made would grow
+   * the heap. Indexes keep counting from where they were.
+   */
+  forgetClosed(): void {
+    for (let i = this.links.length - 1; i >= 0; i--) if (this.links[i]!.closed) this.links.splice(i, 1);
   }
 
   /** Open connections. */
