@@ -15,6 +15,7 @@ import { resolveConfig, type ResolvedConfig } from './config.js';
 import { DpsProvisioner, hubSasKey } from './dps/provisioner.js';
 import { FotaController, type FotaControllerOptions } from './fota/controller.js';
 import { classifyIncoming, type Incoming } from './incoming.js';
+import { routeHubTopic } from './topic-parsers.js';
 import { FileOutboxStore } from './outbox/file-store.js';
 import { Outbox } from './outbox/outbox.js';
 import { hubClientId, hubUsername, type AzureIotHubIdentity } from './identity.js';
@@ -745,6 +746,10 @@ export class AzureIotHub {
       if (this.#session !== session) return;
       this.#emit({ type: 'PUBACK', data: { messageId } });
     });
+    session.on('oversized', (info) => {
+      if (this.#session !== session) return;
+      this.#onOversized(info.topic, info.error);
+    });
     session.on('error', (err) => {
       if (this.#session !== session) return;
       this.#emit({ type: 'ERROR', data: { err } });
@@ -854,6 +859,19 @@ export class AzureIotHub {
       case 'method':
         this.#onMethod(incoming);
         return;
+    }
+  }
+
+  /**
+   * An incoming message over `maxPayloadBytes` (not delivered; the transport acknowledged it): ERROR, and whoever waits
+   * for it is told: a pending twin request rejects with the same `EMSGSIZE`, a method request is answered 413.
+   */
+  #onOversized(topic: string, err: AzureIotHubError): void {
+    this.#emit({ type: 'ERROR', data: { err } });
+    const parsed = routeHubTopic(topic, this.#identity);
+    if (parsed?.kind === 'twinResponse') this.#twinRequests.reject(parsed.rid, err);
+    else if (parsed?.kind === 'methodRequest') {
+      void this.#answerMethod(parsed.rid, { status: 413, payload: { error: 'the request is larger than the device accepts' } });
     }
   }
 

@@ -30,7 +30,13 @@ export { CONNACK_RETURN_CODE, PACKET_TYPE } from './types.js';
 export { MqttProtocolError } from './errors.js';
 export { encode, encodeChunks, encodedLength } from './encode.js';
 export { decode } from './decode.js';
-export { DEFAULT_MAX_PACKET_SIZE, PacketDecoder, type PacketDecoderOptions } from './stream.js';
+export {
+  DEFAULT_MAX_PACKET_SIZE,
+  MAX_PUBLISH_HEADER_BYTES,
+  PacketDecoder,
+  type OversizedPublish,
+  type PacketDecoderOptions,
+} from './stream.js';
 export { topicMatchesFilter, validateTopicFilter, validateTopicName } from './topic.js';
 export { MAX_STRING_BYTES, utf8Bytes } from './utf8.js';
 export { MAX_REMAINING_LENGTH } from './varint.js';

@@ -9,7 +9,7 @@
 import { allocate } from './alloc.js';
 import { MqttProtocolError } from './errors.js';
 import { checkFirstByte, decodeBody } from './decode.js';
-import type { Packet } from './types.js';
+import type { Packet, PublishPacket, QoS } from './types.js';
 import { readVarint, varint } from './varint.js';
 
 /** Default `maxPacketSize`: 1 MiB. The transport sets its own from `maxPayloadBytes`. */
@@ -22,7 +22,29 @@ export interface PacketDecoderOptions {
    * Default {@link DEFAULT_MAX_PACKET_SIZE}.
    */
   maxPacketSize?: number;
+  /**
+   * Skip a PUBLISH larger than `maxPacketSize` instead of failing: its topic and packet identifier are kept (at most
+   * {@link MAX_PUBLISH_HEADER_BYTES} bytes), its payload is read and discarded without being buffered, and this is
+   * called once the whole packet has been read, so the stream stays in step and the receiver can acknowledge it
+   * (otherwise a persistent session redelivers it forever). Other oversized packets still throw `EMSGSIZE`.
+   */
+  onOversizedPublish?: (info: OversizedPublish) => void;
 }
+
+/** What {@link PacketDecoderOptions.onOversizedPublish} learns of a skipped PUBLISH. */
+export interface OversizedPublish {
+  topic: string;
+  qos: QoS;
+  dup: boolean;
+  retain: boolean;
+  /** Present when `qos > 0`. */
+  messageId?: number;
+  /** The whole packet's size in bytes (fixed header included). */
+  size: number;
+}
+
+/** The most a PUBLISH's variable header can take: topic length, a 65535-byte topic, packet identifier. */
+export const MAX_PUBLISH_HEADER_BYTES = 2 + 65535 + 2;
 
 const EMPTY = new Uint8Array(0);
 // The assembly buffer of a split packet starts at min(packet size, 128 KiB): one allocation and one copy for every
@@ -32,6 +54,7 @@ const MIN_GROW = 128 * 1024;
 
 export class PacketDecoder {
   readonly maxPacketSize: number;
+  readonly #onOversized: ((info: OversizedPublish) => void) | undefined;
 
   // Fixed header of a packet split before its body started (at most 5 bytes).
   #head = new Uint8Array(5);
@@ -42,6 +65,9 @@ export class PacketDecoder {
   #bodyLen = 0; // bytes of the body the packet has (from Remaining Length)
   #filled = 0; // bytes of the body received so far
   #inBody = false;
+  // Skipping an oversized PUBLISH: only its first #cap bytes (the variable header) are kept.
+  #skipping = false;
+  #cap = 0;
   // Chunks (or rests of chunks) not processed yet because onPacket threw, oldest first. A queue, not one slot:
   // a push while a backlog is pending must keep its own chunk even if onPacket throws again.
   #backlog: Uint8Array[] = [];
@@ -55,11 +81,13 @@ export class PacketDecoder {
     const max = options.maxPacketSize ?? DEFAULT_MAX_PACKET_SIZE;
     if (!Number.isInteger(max) || max < 2) throw new RangeError('maxPacketSize must be an integer >= 2');
     this.maxPacketSize = max;
+    this.#onOversized = options.onOversizedPublish;
   }
 
   /** Bytes held for a packet not complete yet. */
   get buffered(): number {
-    return this.#inBody ? 1 + this.#headLen + this.#filled : this.#headLen;
+    if (!this.#inBody) return this.#headLen;
+    return 1 + this.#headLen + (this.#skipping ? Math.min(this.#filled, this.#cap) : this.#filled);
   }
 
   /**
@@ -70,6 +98,7 @@ export class PacketDecoder {
     this.#epoch++;
     this.#headLen = 0;
     this.#inBody = false;
+    this.#skipping = false;
     this.#body = EMPTY;
     this.#filled = 0;
     this.#backlog = [];
@@ -122,21 +151,10 @@ export class PacketDecoder {
       if (!this.#inBody) return 0; // header still incomplete: chunk consumed
     }
     if (this.#inBody) {
-      const take = Math.min(n - pos, this.#bodyLen - this.#filled);
-      this.#ensureCapacity(this.#filled + take);
-      this.#body.set(pos === 0 && take === n ? chunk : chunk.subarray(pos, pos + take), this.#filled);
-      this.#filled += take;
-      pos += take;
+      pos = this.#fill(chunk, pos);
       if (this.#filled < this.#bodyLen) return 0;
-      const body = this.#body;
-      const first = this.#first;
-      const len = this.#bodyLen;
-      this.#inBody = false;
-      this.#headLen = 0;
-      this.#body = EMPTY;
-      this.#filled = 0;
       count++;
-      if (!this.#deliver(decodeBody(first, body, 0, len, -1 - varintLength(len)), chunk, pos, onPacket)) return count;
+      if (!this.#completeBody(chunk, pos, onPacket)) return count;
     }
 
     // 2. Packets that lie whole in this chunk, decoded in place.
@@ -151,7 +169,14 @@ export class PacketDecoder {
       }
       const start = varint.next;
       const rem = varint.value;
-      if (start - pos + rem > max) tooLarge(start - pos + rem, max);
+      if (start - pos + rem > max) {
+        this.#startOversized(first, start - pos - 1, rem);
+        pos = this.#fill(chunk, start);
+        if (this.#filled < this.#bodyLen) return count;
+        count++;
+        if (!this.#completeBody(chunk, pos, onPacket)) return count;
+        continue;
+      }
       const end = start + rem;
       if (end > n) {
         this.#startBody(first, start - pos - 1, rem);
@@ -173,11 +198,76 @@ export class PacketDecoder {
     return count;
   }
 
+  /** Take bytes of `chunk` from `pos` into the body being assembled (or skipped); returns the next offset. */
+  #fill(chunk: Uint8Array, pos: number): number {
+    const end = pos + Math.min(chunk.length - pos, this.#bodyLen - this.#filled);
+    if (!this.#skipping) {
+      const take = end - pos;
+      this.#ensureCapacity(this.#filled + take);
+      this.#body.set(pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, end), this.#filled);
+      this.#filled += take;
+      return end;
+    }
+    while (pos < end) {
+      const want = this.#cap - this.#filled;
+      if (want <= 0) {
+        this.#filled += end - pos; // payload of a skipped PUBLISH: counted, never stored
+        return end;
+      }
+      const k = Math.min(want, end - pos);
+      this.#ensureCapacity(this.#filled + k);
+      this.#body.set(chunk.subarray(pos, pos + k), this.#filled);
+      this.#filled += k;
+      pos += k;
+      if (this.#filled === 2 && this.#cap === 2) {
+        // The topic length is known now: keep the topic and the packet identifier, nothing more.
+        const idBytes = (this.#first & 0x06) === 0 ? 0 : 2;
+        this.#cap = Math.min(this.#bodyLen, 2 + ((this.#body[0]! << 8) | this.#body[1]!) + idBytes);
+      }
+    }
+    return end;
+  }
+
+  /** The body is complete: decode and deliver it (or report the skipped PUBLISH). False when reset() was called. */
+  #completeBody(chunk: Uint8Array, pos: number, onPacket: (packet: Packet) => void): boolean {
+    const body = this.#body;
+    const first = this.#first;
+    const len = this.#bodyLen;
+    const skipped = this.#skipping;
+    const kept = Math.min(this.#filled, this.#cap);
+    this.#inBody = false;
+    this.#skipping = false;
+    this.#headLen = 0;
+    this.#body = EMPTY;
+    this.#filled = 0;
+    const base = -1 - varintLength(len);
+    if (!skipped) return this.#deliver(decodeBody(first, body, 0, len, base), chunk, pos, onPacket);
+    // Decoding the kept prefix as a PUBLISH validates its topic and identifier; its "payload" is whatever followed.
+    const p = decodeBody(first, body, 0, kept, base) as PublishPacket;
+    const info: OversizedPublish = { topic: p.topic, qos: p.qos, dup: p.dup, retain: p.retain, size: len - base };
+    if (p.messageId !== undefined) info.messageId = p.messageId;
+    const report = this.#onOversized!;
+    return this.#deliverWith(() => report(info), chunk, pos);
+  }
+
+  /** Start skipping an oversized packet, or throw when it cannot be skipped. */
+  #startOversized(first: number, varintBytes: number, rem: number): void {
+    const total = 1 + varintBytes + rem;
+    if (this.#onOversized === undefined || first >> 4 !== 3) tooLarge(total, this.maxPacketSize);
+    this.#startBody(first, varintBytes, rem);
+    this.#skipping = true;
+    this.#cap = Math.min(rem, 2); // the topic length first; #fill widens it to the whole variable header
+  }
+
   /** Hand `packet` to `onPacket`; false when `onPacket` called {@link reset} (the rest of `chunk` is then dropped). */
   #deliver(packet: Packet, chunk: Uint8Array, pos: number, onPacket: (packet: Packet) => void): boolean {
+    return this.#deliverWith(() => onPacket(packet), chunk, pos);
+  }
+
+  #deliverWith(call: () => void, chunk: Uint8Array, pos: number): boolean {
     const epoch = this.#epoch;
     try {
-      onPacket(packet);
+      call();
     } catch (err) {
       if (this.#epoch === epoch && pos < chunk.length) this.#backlog.unshift(chunk.subarray(pos));
       this.#callerThrew = true;
@@ -196,8 +286,8 @@ export class PacketDecoder {
       if (!readVarint(head, 1, this.#headLen, 0)) continue;
       const rem = varint.value;
       const total = this.#headLen + rem;
-      if (total > this.maxPacketSize) tooLarge(total, this.maxPacketSize);
-      this.#startBody(head[0]!, this.#headLen - 1, rem);
+      if (total > this.maxPacketSize) this.#startOversized(head[0]!, this.#headLen - 1, rem);
+      else this.#startBody(head[0]!, this.#headLen - 1, rem);
       break;
     }
     return pos;
@@ -209,13 +299,15 @@ export class PacketDecoder {
     this.#bodyLen = rem;
     this.#filled = 0;
     this.#inBody = true;
+    this.#skipping = false;
     this.#body = EMPTY;
   }
 
   // Grow the assembly buffer geometrically, bounded by the packet's size, so that it tracks the bytes received.
   #ensureCapacity(need: number): void {
     if (need <= this.#body.length) return;
-    const size = Math.min(this.#bodyLen, Math.max(need, this.#body.length * 2, MIN_GROW));
+    const bound = this.#skipping ? this.#cap : this.#bodyLen;
+    const size = Math.min(bound, Math.max(need, this.#body.length * 2, MIN_GROW));
     const grown = allocate(size);
     if (this.#filled > 0) grown.set(this.#body.subarray(0, this.#filled));
     this.#body = grown;

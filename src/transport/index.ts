@@ -10,6 +10,7 @@ export {
   PUBLISH_OVERHEAD_BYTES,
   type ConnectedInfo,
   type MqttSessionEvents,
+  type OversizedMessage,
   type MqttSessionOptions,
   type MqttSessionState,
   type OnConnectHook,

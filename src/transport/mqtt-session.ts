@@ -141,7 +141,14 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
     this.onConnect = options.onConnect;
     this.#opener = new SocketOpener(o.socket);
     this.#out = new Outgoing(o.inFlightWindow, o.maxQueued, o.maxQueuedBytes);
-    this.#decoder = new PacketDecoder({ maxPacketSize: Math.min(o.maxPayloadBytes + PUBLISH_OVERHEAD_BYTES, 268_435_460) });
+    this.#decoder = new PacketDecoder({
+      maxPacketSize: Math.min(o.maxPayloadBytes + PUBLISH_OVERHEAD_BYTES, 268_435_460),
+      // Too big to buffer: read past it (keeping only topic and id) and acknowledge it, instead of closing the link.
+      onOversizedPublish: (info) => {
+        if (this.#gen !== this.#inputGen) return;
+        this.#onOversized(info.topic, info.qos, info.messageId, info.size);
+      },
+    });
     this.#keepalive = new Keepalive(o.keepaliveSeconds * 1000, o.pingTimeoutMs, o.clock, {
       keepalivePing: () => this.#sendPing(),
       keepaliveDead: () => this.#lost(this.#pingTimeoutError()),
@@ -853,9 +860,8 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
       this.#protocolError('MQTT-3.8.4', 'a QoS 2 PUBLISH, but this client subscribes with QoS 0 or 1 only');
       return;
     }
-    const max = this.#o.maxPayloadBytes;
-    if (p.payload.length > max) {
-      this.#lost(new AzureIotHubError('EMSGSIZE', `incoming payload of ${p.payload.length} bytes exceeds maxPayloadBytes ${max}`, { rule: 'maxPayloadBytes' }));
+    if (p.payload.length > this.#o.maxPayloadBytes) {
+      this.#onOversized(p.topic, p.qos, p.messageId, p.payload.length);
       return;
     }
     const gen = this.#gen;
@@ -864,6 +870,42 @@ export class MqttSession extends EventEmitter<MqttSessionEvents> {
       const id = p.messageId!;
       this.#writer.push(Uint8Array.of(0x40, 2, id >> 8, id & 0xff));
       this.#traceSent('puback', id, 4);
+    }
+  }
+
+  /**
+   * An incoming message over `maxPayloadBytes`: not delivered, reported as an `error` event (`EMSGSIZE`), and
+   * acknowledged, so that a persistent session does not redeliver it forever (closing the link would only bring it
+   * back after the reconnect). The connection stays up.
+   */
+  #onOversized(topic: string, qos: number, messageId: number | undefined, size: number): void {
+    if (this.#awaitingConnack) {
+      this.#protocolError('MQTT-3.2.0-1', 'the first packet from the server must be CONNACK, not PUBLISH');
+      return;
+    }
+    if (qos === 2) {
+      this.#protocolError('MQTT-3.8.4', 'a QoS 2 PUBLISH, but this client subscribes with QoS 0 or 1 only');
+      return;
+    }
+    const shown = topic.length > 200 ? `${topic.slice(0, 200)}...` : topic;
+    const err = new AzureIotHubError(
+      'EMSGSIZE',
+      `dropped an incoming message of ${size} bytes on ${shown}: larger than maxPayloadBytes ${this.#o.maxPayloadBytes}` +
+        (qos === 1 ? ' (acknowledged, so that the server does not send it again)' : ''),
+      { rule: 'maxPayloadBytes' },
+    );
+    const gen = this.#gen;
+    if (warningChannel.hasSubscribers) warningChannel.publish({ session: this.id, clientId: this.clientId, message: err.message });
+    const event = this.listenerCount('oversized') > 0 ? 'oversized' : this.listenerCount('error') > 0 ? 'error' : undefined;
+    try {
+      if (event === 'oversized') this.emit('oversized', { topic, qos: qos === 1 ? 1 : 0, messageId, size, error: err });
+      else if (event === 'error') this.emit('error', err);
+    } catch (again) {
+      this.#warn(`an '${event ?? 'error'}' listener threw`, again);
+    }
+    if (qos === 1 && messageId !== undefined && this.#gen === gen && this.#state === 'connected') {
+      this.#writer.push(Uint8Array.of(0x40, 2, messageId >> 8, messageId & 0xff));
+      this.#traceSent('puback', messageId, 4);
     }
   }
 

@@ -157,6 +157,12 @@ export type MqttSessionEvents = {
   /** A PUBACK for a publish of this session (its promise is resolved). */
   puback: [messageId: number];
   /**
+   * An incoming PUBLISH over `maxPayloadBytes` was not delivered (and, at QoS 1, was acknowledged so that the server
+   * does not send it again); the connection stays up. Without an `oversized` listener it is reported as an `error`
+   * event (`EMSGSIZE`).
+   */
+  oversized: [info: OversizedMessage];
+  /**
    * `queueOverflow: 'drop-oldest'` removed these queued publishes (oldest first) to make room for a newer one; each
    * one's promise rejects with `ENOBUFS`. Emitted once per `publish()` that dropped something, after it was queued.
    */
@@ -176,6 +182,17 @@ export type MqttSessionEvents = {
    */
   error: [error: AzureIotHubError];
 };
+
+/** An incoming message refused for its size: what is known of it. */
+export interface OversizedMessage {
+  topic: string;
+  qos: 0 | 1;
+  messageId: number | undefined;
+  /** Payload bytes, or the whole packet's size when it was skipped without being read into memory. */
+  size: number;
+  /** `EMSGSIZE`, with a message naming the topic, the size and the limit. */
+  error: AzureIotHubError;
+}
 
 /** Options checked and completed. */
 export interface SessionSettings {

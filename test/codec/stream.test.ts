@@ -386,3 +386,58 @@ describe('plain Uint8Array payloads', () => {
     expect([...p!.payload]).toEqual([7, 8, 9]);
   });
 });
+
+describe('skipping an oversized PUBLISH (onOversizedPublish)', () => {
+  const big = encode(publish('devices/d/messages/devicebound/%24.mid=1', new Uint8Array(5000).fill(9), 42));
+  const after = encode(publish('t/after', Uint8Array.of(1, 2), 43));
+  const stream = concat(PINGRESP, big, after, PINGRESP);
+
+  function run(chunks: Uint8Array[], max = 1000): { packets: Packet[]; skipped: unknown[]; decoder: PacketDecoder } {
+    const skipped: unknown[] = [];
+    const decoder = new PacketDecoder({ maxPacketSize: max, onOversizedPublish: (info) => skipped.push(info) });
+    const packets: Packet[] = [];
+    for (const c of chunks) decoder.push(c, (p) => packets.push(p));
+    return { packets, skipped, decoder };
+  }
+
+  for (const [name, chunks] of [
+    ['one chunk', [stream]],
+    ['byte at a time', byteChunks(stream)],
+    ['random chunks', randomChunks(stream, seededRandom(5), 700)],
+  ] as const) {
+    it(`reports it once, keeps the stream in step and buffers at most its header (${name})`, () => {
+      const { packets, skipped, decoder } = run([...chunks]);
+      expect(skipped).toEqual([
+        { topic: 'devices/d/messages/devicebound/%24.mid=1', qos: 1, dup: false, retain: false, messageId: 42, size: big.length },
+      ]);
+      expect(packets.map((p) => p.type)).toEqual(['pingresp', 'publish', 'pingresp']);
+      expect((packets[1] as PublishPacket).messageId).toBe(43);
+      expect(decoder.buffered).toBe(0);
+    });
+  }
+
+  it('holds only the variable header while skipping, however much payload has arrived', () => {
+    const decoder = new PacketDecoder({ maxPacketSize: 1000, onOversizedPublish: () => undefined });
+    decoder.push(big.subarray(0, 4000), () => undefined);
+    expect(decoder.buffered).toBeLessThan(100);
+  });
+
+  it('an oversized packet of another type still fails with EMSGSIZE', () => {
+    const decoder = new PacketDecoder({ maxPacketSize: 10, onOversizedPublish: () => undefined });
+    const suback = encode({ type: 'suback', messageId: 1, granted: new Array(20).fill(0) });
+    const err = protocolError(() => decoder.push(suback, () => undefined));
+    expect(err.code).toBe('EMSGSIZE');
+  });
+
+  it('a malformed topic in a skipped PUBLISH is still a protocol error', () => {
+    const bad = big.slice();
+    bad[5] = 0x23; // '#' inside the topic name
+    const decoder = new PacketDecoder({ maxPacketSize: 1000, onOversizedPublish: () => undefined });
+    expect(protocolError(() => decoder.push(bad, () => undefined)).rule).toBe('MQTT-3.3.2-2');
+  });
+
+  it('without onOversizedPublish the limit still throws EMSGSIZE', () => {
+    const err = protocolError(() => new PacketDecoder({ maxPacketSize: 1000 }).push(big, () => undefined));
+    expect(err.code).toBe('EMSGSIZE');
+  });
+});

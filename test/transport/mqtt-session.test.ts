@@ -423,27 +423,52 @@ describe('incoming PUBLISH', () => {
 });
 
 describe('limits', () => {
-  it('an incoming packet larger than maxPayloadBytes + overhead is refused from its fixed header (EMSGSIZE)', async () => {
+  it('an incoming PUBLISH larger than maxPayloadBytes + overhead is skipped without buffering: error EMSGSIZE, PUBACK, link kept', async () => {
+    const s = session({ maxPayloadBytes: 1000 });
+    const errors: AzureIotHubError[] = [];
+    const got: string[] = [];
+    s.on('error', (e) => errors.push(e));
+    s.on('message', (p) => got.push(p.topic));
+    await connected(s);
+    const big = { type: 'publish', topic: 'c2d/big', payload: new Uint8Array(1000 + PUBLISH_OVERHEAD_BYTES + 10), qos: 1, dup: false, retain: false, messageId: 9 } as const;
+    broker.send(big);
+    broker.send({ type: 'publish', topic: 'c2d/small', payload: new Uint8Array(5), qos: 0, dup: false, retain: false });
+    await until(() => got.length === 1);
+    expect(got).toEqual(['c2d/small']);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: 'EMSGSIZE', rule: 'maxPayloadBytes' });
+    expect(errors[0]!.message).toContain('c2d/big');
+    await until(() => broker.packets('puback').length === 1);
+    expect(broker.packets('puback')[0]!.messageId).toBe(9);
+    expect(s.state).toBe('connected');
+  });
+
+  it('an oversized packet that is not a PUBLISH is refused from its fixed header (EMSGSIZE) and closes the link', async () => {
     const s = session({ maxPayloadBytes: 1000 });
     await connected(s);
     const failed = nextFailure(s);
-    // Only the fixed header of a 1 MiB PUBLISH: the session must not wait for (or buffer) the body.
+    // Only the fixed header of a 1 MiB SUBACK: the session must not wait for (or buffer) the body.
     const rem = 1024 * 1024;
-    broker.send(Uint8Array.of(0x30, (rem & 0x7f) | 0x80, ((rem >> 7) & 0x7f) | 0x80, rem >> 14));
+    broker.send(Uint8Array.of(0x90, (rem & 0x7f) | 0x80, ((rem >> 7) & 0x7f) | 0x80, rem >> 14));
     expect(await failed).toMatchObject({ code: 'EMSGSIZE' });
     expect(rem).toBeGreaterThan(1000 + PUBLISH_OVERHEAD_BYTES);
   });
 
-  it('a payload above maxPayloadBytes (within the packet bound) also closes with EMSGSIZE', async () => {
+  it('a payload above maxPayloadBytes (within the packet bound) is not delivered: error EMSGSIZE, PUBACK, link kept', async () => {
     const s = session({ maxPayloadBytes: 1000 });
     const got: number[] = [];
+    const errors: AzureIotHubError[] = [];
     s.on('message', (p) => got.push(p.payload.length));
+    s.on('error', (e) => errors.push(e));
     await connected(s);
     broker.send({ type: 'publish', topic: 't', payload: new Uint8Array(1000), qos: 0, dup: false, retain: false });
-    const failed = nextFailure(s);
-    broker.send({ type: 'publish', topic: 't', payload: new Uint8Array(1001), qos: 0, dup: false, retain: false });
-    expect(await failed).toMatchObject({ code: 'EMSGSIZE', rule: 'maxPayloadBytes' });
-    expect(got).toEqual([1000]);
+    broker.send({ type: 'publish', topic: 't', payload: new Uint8Array(1001), qos: 1, dup: false, retain: false, messageId: 3 });
+    broker.send({ type: 'publish', topic: 't', payload: new Uint8Array(7), qos: 0, dup: false, retain: false });
+    await until(() => got.length === 2);
+    expect(got).toEqual([1000, 7]);
+    expect(errors.map((e) => e.code)).toEqual(['EMSGSIZE']);
+    await until(() => broker.packets('puback').length === 1);
+    expect(s.state).toBe('connected');
   });
 });
 

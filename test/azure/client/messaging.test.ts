@@ -252,17 +252,20 @@ describe('cloud-to-device', () => {
     expect(rec.all('ERROR')[0]!.data.err.message).toBe('the event handler threw on DATA_RECEIVED: cannot handle');
   });
 
-  it('an incoming payload over maxPayloadBytes: ERROR and DISCONNECTED with EMSGSIZE (reconnect: false)', async () => {
+  it('an incoming payload over maxPayloadBytes: ERROR with EMSGSIZE, acknowledged (no redelivery loop), link kept', async () => {
     const d = device();
     const { hub, rec } = await connectedClient(configFor(emu, d, { maxPayloadBytes: 100, reconnect: false }));
     const mark = rec.mark();
+    const completed = emu.waitFor('c2d', (e) => e.deviceId === d.deviceId && e.kind === 'completed');
     emu.sendC2D(d.deviceId, 'x'.repeat(101));
-    await rec.waitFor('DISCONNECTED', { since: mark });
-    expect(rec.types(mark)).toEqual(['ERROR', 'DISCONNECTED']);
-    expect(rec.all('ERROR', mark)[0]!.data.err.code).toBe('EMSGSIZE');
-    expect(rec.all('DISCONNECTED', mark)[0]!.data?.err?.code).toBe('EMSGSIZE');
-    expect(rec.all('DATA_RECEIVED')).toEqual([]);
-    expect(hub.state).toBe('INIT');
+    expect((await completed).deliveryCount).toBe(1);
+    const err = (await rec.waitFor('ERROR', { since: mark })).data.err;
+    expect(err).toMatchObject({ code: 'EMSGSIZE', rule: 'maxPayloadBytes' });
+    emu.sendC2D(d.deviceId, 'small');
+    const next = await rec.waitFor('DATA_RECEIVED', { since: mark });
+    expect(text(next.data.msg.payload)).toBe('small');
+    expect(rec.types(mark)).toEqual(['ERROR', 'DATA_RECEIVED']);
+    expect(hub.state).toBe('CONNECTED');
   });
 });
 
