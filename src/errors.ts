@@ -1,4 +1,4 @@
-import { MqttProtocolError } from './codec/errors.js';
+import { isBranded, MqttProtocolError } from './codec/errors.js';
 
 export { MqttProtocolError };
 
@@ -40,6 +40,14 @@ export interface AzureIotHubErrorDetails {
  * a key, SAS token or other secret.
  */
 export class AzureIotHubError extends Error {
+  /**
+   * `instanceof` also holds for an instance made by another copy of this class (each bundled entry point of the
+   * package, `azure-iot-hub` and `azure-iot-hub/emulator`, carries its own): they share a registered-symbol brand.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(this, value) || (this === AzureIotHubError && isBranded(value, ERROR_BRAND));
+  }
+
   override readonly name = 'AzureIotHubError';
   readonly code: AzureIotHubErrorCode;
   readonly connack: number | undefined;
@@ -54,6 +62,9 @@ export class AzureIotHubError extends Error {
     this.rule = details.rule ?? (details.cause instanceof MqttProtocolError ? details.cause.rule : undefined);
   }
 }
+
+const ERROR_BRAND = Symbol.for('azure-iot-hub.AzureIotHubError');
+Object.defineProperty(AzureIotHubError.prototype, ERROR_BRAND, { value: true });
 
 /** Wrap anything thrown into an {@link AzureIotHubError}, keeping it as `cause`. */
 export function toAzureIotHubError(err: unknown, fallback: AzureIotHubErrorCode, message?: string): AzureIotHubError {

@@ -12,6 +12,14 @@
  * @see http://docs.oasis-open.org/mqtt/mqtt/v3.1.1/os/mqtt-v3.1.1-os.html
  */
 export class MqttProtocolError extends Error {
+  /**
+   * `instanceof` also holds for an instance made by another copy of this class (each bundled entry point of the
+   * package carries its own): they share a registered-symbol brand.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(this, value) || (this === MqttProtocolError && isBranded(value, PROTOCOL_BRAND));
+  }
+
   override readonly name = 'MqttProtocolError';
   readonly code: 'EPROTO' | 'EMSGSIZE';
   readonly rule: string;
@@ -23,6 +31,14 @@ export class MqttProtocolError extends Error {
     this.rule = rule;
     this.offset = offset;
   }
+}
+
+const PROTOCOL_BRAND = Symbol.for('azure-iot-hub.MqttProtocolError');
+Object.defineProperty(MqttProtocolError.prototype, PROTOCOL_BRAND, { value: true });
+
+/** Whether `value` carries `brand` (an own or inherited property set to true). */
+export function isBranded(value: unknown, brand: symbol): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
 }
 
 /** Throw a protocol error. A function (not `throw new` inline) keeps the hot paths small. */

@@ -29,11 +29,22 @@
  * @see https://developer.nordicsemi.com/nRF_Connect_SDK/doc/1.9.0/nrf/libraries/networking/download_client.html
  */
 import { createHash } from 'node:crypto';
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as http from 'node:http';
 import { AzureIotHubError, toAzureIotHubError } from '../../errors.js';
 import type { AzureIotHubFotaConfig, FirmwareSlot } from '../types.js';
 import type { DesiredFirmware } from './schema.js';
+
+interface HttpModules {
+  http: typeof import('node:http');
+  https: typeof import('node:https');
+}
+let httpModules: HttpModules | undefined;
+
+/** `node:http` and `node:https`, loaded at the first download: most processes never need them (cold start). */
+async function loadHttp(): Promise<HttpModules> {
+  httpModules ??= { http: await import('node:http'), https: await import('node:https') };
+  return httpModules;
+}
 
 /** Fragment size when the twin gives none or an invalid one (the nRF `DOWNLOAD_CLIENT_HTTP_FRAG_SIZE`). */
 export const DEFAULT_FRAGMENT_SIZE = 2048;
@@ -497,25 +508,27 @@ export class FirmwareDownload {
     this.total = n;
   }
 
-  private agent(protocol: string): http.Agent {
+  private agent(protocol: string, mods: HttpModules): http.Agent {
     let agent = this.agents.get(protocol);
     if (!agent) {
       agent =
         protocol === 'https:'
-          ? new https.Agent({ keepAlive: true, maxSockets: 1, ...(this.o.ca !== undefined ? { ca: this.o.ca } : {}) })
-          : new http.Agent({ keepAlive: true, maxSockets: 1 });
+          ? new mods.https.Agent({ keepAlive: true, maxSockets: 1, ...(this.o.ca !== undefined ? { ca: this.o.ca } : {}) })
+          : new mods.http.Agent({ keepAlive: true, maxSockets: 1 });
       this.agents.set(protocol, agent);
     }
     return agent;
   }
 
   /** One GET, without following redirects. Resolves with the response head. */
-  private request(url: URL, range: string): Promise<http.IncomingMessage> {
+  private async request(url: URL, range: string): Promise<http.IncomingMessage> {
+    const mods = await loadHttp();
+    if (this.stopError !== undefined) throw this.stopError; // aborted or timed out while the modules loaded
     return new Promise((resolve, reject) => {
-      const mod = url.protocol === 'https:' ? https : http;
+      const mod = url.protocol === 'https:' ? mods.https : mods.http;
       const req = mod.request(url, {
         method: 'GET',
-        agent: this.agent(url.protocol),
+        agent: this.agent(url.protocol, mods),
         headers: { Range: range, 'Accept-Encoding': 'identity' },
       });
       this.currentReq = req;
