@@ -8,7 +8,7 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEVICE_ID_RE, startEmulator, type Emulator, type EmulatorOptions } from './emulator.js';
 
@@ -252,7 +252,10 @@ function isMain(): boolean {
   const script = process.argv[1];
   if (script === undefined) return false;
   try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+    const self = realpathSync(fileURLToPath(import.meta.url));
+    // Bundled into another program (dist/cli/main.js), import.meta.url is that program's: only this file runs itself.
+    if (basename(dirname(self)) !== 'emulator') return false;
+    return realpathSync(script) === self;
   } catch {
     return false;
   }
