@@ -27,6 +27,7 @@ import type { AzureIotHubEvt } from '../src/azure/types.js';
 import { startEmulator, type Emulator } from '../src/emulator/emulator.js';
 import { AzureIotHubError } from '../src/errors.js';
 import { FaultProxy } from '../test/helpers/fault-proxy.js';
+import { seededRandom } from '../test/helpers/fixtures.js';
 import { RecordTap } from '../test/faults/tls-records.js';
 
 /** Options of {@link runSoak}; every field has a default. */
@@ -84,18 +85,6 @@ export interface SoakResult {
   heap: { warmMb: number; endMb: number; gc: boolean };
   handles: { warm: Record<string, number>; end: Record<string, number>; before: Record<string, number>; after: Record<string, number> };
   durationMs: number;
-}
-
-/** mulberry32: a small seeded PRNG, so a failing run can be repeated with its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -266,7 +255,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
   const durationMs = options.durationMs ?? 150_000;
   const warmupMs = options.warmupMs ?? Math.min(10_000, Math.max(2000, Math.round(durationMs / 10)));
   const count = options.clients ?? 6;
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1); // mulberry32: a failing run repeats with its seed
   const telemetryMs = options.telemetryMs ?? 100;
   const twinMs = options.twinMs ?? 400;
   const methodMs = options.methodMs ?? 500;

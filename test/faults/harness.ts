@@ -12,17 +12,8 @@ import { EventRecorder } from '../azure/client/harness.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { describeTarget, RecordTap, type CutTarget, type Direction } from './tls-records.js';
 
-/** A small deterministic PRNG (mulberry32) for the reconnect jitter of each case. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic PRNG for the reconnect jitter of each case (the shared mulberry32). */
+export { seededRandom as seeded } from '../helpers/fixtures.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
