@@ -27,7 +27,7 @@ import type { AzureIotHubEvt } from '../src/azure/types.js';
 import { startEmulator, type Emulator } from '../src/emulator/emulator.js';
 import { AzureIotHubError } from '../src/errors.js';
 import { FaultProxy } from '../test/helpers/fault-proxy.js';
-import { seededRandom } from '../test/helpers/fixtures.js';
+import { seededRandom } from '../test/helpers/random.js';
 import { RecordTap } from '../test/faults/tls-records.js';
 
 /** Options of {@link runSoak}; every field has a default. */

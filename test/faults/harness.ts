@@ -13,7 +13,7 @@ import { FaultProxy } from '../helpers/fault-proxy.js';
 import { describeTarget, RecordTap, type CutTarget, type Direction } from './tls-records.js';
 
 /** A small deterministic PRNG for the reconnect jitter of each case (the shared mulberry32). */
-export { seededRandom as seeded } from '../helpers/fixtures.js';
+export { seededRandom as seeded } from '../helpers/random.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

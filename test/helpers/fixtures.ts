@@ -13,6 +13,7 @@ import {
   PacketDecoder,
   type Packet,
 } from '../../src/codec/index.js';
+import { seededRandom } from './random.js';
 
 /**
  * One field of a fixture: a byte, a list of bytes, a `Uint8Array`, or text, which stands for its UTF-8 bytes
@@ -103,17 +104,7 @@ export function expectSamePackets(actual: unknown, expected: unknown): void {
   expect(comparable(actual)).toEqual(comparable(expected));
 }
 
-/** Deterministic PRNG (mulberry32): seeded random chunkings that reproduce on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** Split `b` before each offset in `cuts` (sorted, inside the array). Chunks are views (`subarray`). */
 export function splitAt(b: Uint8Array, cuts: readonly number[]): Uint8Array[] {
