@@ -73,4 +73,11 @@ describe('package', () => {
     expect(help.stdout + help.stderr).not.toContain('emulator is running');
     expect(help.stderr).toBe('');
   });
+
+  it('the scripts run as npm runs them (outside vitest): soak --help', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/soak.ts', '--help'], { cwd: root, encoding: 'utf8', timeout: 20_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('usage: npm run soak');
+  });
 });
