@@ -611,7 +611,7 @@ export function parseArgs(argv: readonly string[]): SoakOptions {
         break;
       case '--help':
       case '-h':
-        throw new Error('usage: npm run soak -- [--duration 150s|3m|1h] [--clients 6] [--seed 1]');
+        throw new Error(USAGE);
       default:
         throw new Error(`unknown option ${flag} (try --help)`);
     }
@@ -619,7 +619,13 @@ export function parseArgs(argv: readonly string[]): SoakOptions {
   return o;
 }
 
+const USAGE = 'usage: npm run soak -- [--duration 150s|3m|1h] [--clients 6] [--seed 1]';
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
   let options: SoakOptions;
   try {
     options = parseArgs(process.argv.slice(2));
