@@ -6,14 +6,14 @@
  * Callers must not transfer or detach `out.buffer` (a transferred slab is noticed and replaced).
  */
 
-/** Outputs up to this size come from the slab; larger ones get their own ArrayBuffer. */
+/** Outputs up to this size come from the slab; larger ones get an ArrayBuffer of their own. */
 export const POOL_MAX_BYTES = 8 * 1024;
 const SLAB_BYTES = 64 * 1024;
 
 let large: (n: number) => Uint8Array = (n) => new Uint8Array(n);
 
 /**
- * Use `fn` for outputs larger than {@link POOL_MAX_BYTES}, for example Node's `Buffer.allocUnsafe`, which skips the
+ * Use `fn` for outputs larger than {@link POOL_MAX_BYTES}, for example Node's `allocUnsafe` (of its Buffer class), which skips the
  * zero fill that `new Uint8Array(n)` must do (every byte is overwritten by the encoder anyway).
  */
 export function setLargeAllocator(fn: (n: number) => Uint8Array): void {
